@@ -1,0 +1,235 @@
+"""Training criteria: the seed's ``MixedCriterion`` (S26-S28) and a softmax one.
+
+A criterion is built from the dataset (or None) and offers
+``__call__(output, target, weights=None, unscaled=False)`` and ``postproc(pred)``.
+Training backpropagates the scaled loss; the unscaled loss measures quality.
+``state()`` / ``from_state()`` let a checkpoint rebuild the criterion for
+prediction without the dataset.
+"""
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+#: S27/S28: how many samples the flags and the scale are inferred from.
+N_INFERENCE_SAMPLES = 1000
+
+
+def _as_numpy(value):
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def sample_targets(dataset, n=N_INFERENCE_SAMPLES):
+    """The targets of the first ``n`` samples as a 2-D float64 array (samples, columns)."""
+    n = min(n, len(dataset))
+    if n == 0:
+        raise ValueError("Cannot infer the criterion's settings from an empty dataset.")
+    get_batch = getattr(dataset, "get_batch", None)
+    if get_batch is not None:
+        target = _as_numpy(get_batch(torch.arange(n))[-1])
+    else:
+        target = np.stack([_as_numpy(dataset[i][-1]) for i in range(n)])
+    return target.reshape(n, -1).astype(np.float64)
+
+
+def infer_regression_flags(targets):
+    """S27: a column holding only 0 and 1 is classification (flag 0), else regression (1)."""
+    binary = np.all((targets == 0) | (targets == 1), axis=0)
+    return (~binary).astype(np.int64)
+
+
+def infer_scale(targets, regression_flags):
+    """S28: mean and std of the regression columns; 0 and 1 for the classification ones."""
+    flags = np.asarray(regression_flags, dtype=bool)
+    mean = np.where(flags, targets.mean(axis=0), 0.0)
+    std = targets.std(axis=0)
+    std = np.where(flags & (std > 0), std, 1.0)
+    return mean, std
+
+
+class MixedCriterion:
+    """Any mix of regression (MSE) and binary classification (BCE) columns (S27).
+
+    Parameters
+    ----------
+    dataset : Dataset or None
+        Where ``regression_flags`` and ``scale = [mean, std]`` are read from, or
+        inferred from the first 1000 samples when the dataset does not declare them.
+        A column holding only 0 and 1 is classification.
+    regression_flags : sequence of {0, 1}, optional
+        Overrides the dataset's / inferred flags (1 = regression column).
+    scale : (mean, std), optional
+        Overrides the dataset's / inferred scale.
+
+    Attributes
+    ----------
+    regression_flags : ndarray of int
+        One flag per target column (targets flattened per sample).
+    mean, std : ndarray of float
+        Scale of each column; classification columns have mean 0 and std 1.
+    """
+
+    def __init__(self, dataset=None, regression_flags=None, scale=None):
+        if regression_flags is None:
+            regression_flags = getattr(dataset, "regression_flags", None)
+        if scale is None:
+            scale = getattr(dataset, "scale", None)
+        targets = None
+        if regression_flags is None or scale is None:
+            if dataset is None:
+                raise ValueError(
+                    "MixedCriterion needs a dataset, or both regression_flags and scale."
+                )
+            targets = sample_targets(dataset)
+        if regression_flags is None:
+            regression_flags = infer_regression_flags(targets)
+        self.regression_flags = np.asarray(regression_flags, dtype=np.int64).ravel()
+        if scale is None:
+            scale = infer_scale(targets, self.regression_flags)
+        mean, std = (np.asarray(s, dtype=np.float64).ravel() for s in scale)
+        if not (len(mean) == len(std) == len(self.regression_flags)):
+            raise ValueError(
+                f"scale has {len(mean)} means and {len(std)} stds for "
+                f"{len(self.regression_flags)} target columns."
+            )
+        self.mean, self.std = mean, std
+        self._cache = {}
+
+    def _constants(self, like):
+        """Flags, mean and std as tensors on ``like``'s device and dtype (cached)."""
+        key = (like.device, like.dtype)
+        if key not in self._cache:
+            as_t = lambda a: torch.as_tensor(a, device=like.device, dtype=like.dtype)  # noqa: E731
+            self._cache[key] = (
+                torch.as_tensor(self.regression_flags.astype(bool), device=like.device),
+                as_t(self.mean),
+                as_t(self.std),
+            )
+        return self._cache[key]
+
+    def _check_shape(self, output):
+        n_columns = output.shape[1]
+        if n_columns != len(self.regression_flags):
+            raise ValueError(
+                f"The network outputs {n_columns} values per sample but the criterion "
+                f"has {len(self.regression_flags)} target columns."
+            )
+
+    def __call__(self, output, target, weights=None, unscaled=False):
+        """Mean loss: MSE on (scaled) regression columns, BCE on logits elsewhere.
+
+        Weights (one per sample, or one per output) multiply the element losses;
+        they are not normalised (S22).
+        """
+        n = output.shape[0]
+        out = output.reshape(n, -1)
+        tgt = target.reshape(n, -1).to(out.dtype)
+        self._check_shape(out)
+        flags, mean, std = self._constants(out)
+        if unscaled:
+            regression = (out * std + mean - tgt) ** 2
+        else:
+            regression = (out - (tgt - mean) / std) ** 2
+        if flags.all():
+            loss = regression
+        else:
+            bce = F.binary_cross_entropy_with_logits(out, tgt, reduction="none")
+            loss = torch.where(flags, regression, bce)
+        if weights is not None:
+            w = weights.to(out.dtype)
+            loss = loss * (w.reshape(n, -1) if w.dim() > 1 else w.reshape(n, 1))
+        return loss.mean()
+
+    def postproc(self, pred):
+        """Network output to predictions: sigmoid on classification, unscaling on regression."""
+        n = pred.shape[0]
+        out = pred.reshape(n, -1)
+        flags, mean, std = self._constants(out)
+        result = torch.where(flags, out * std + mean, torch.sigmoid(out))
+        return result.reshape(pred.shape)
+
+    def state(self):
+        """Plain data that rebuilds this criterion with :meth:`from_state`."""
+        return {
+            "kind": "mixed",
+            "regression_flags": self.regression_flags.tolist(),
+            "mean": self.mean.tolist(),
+            "std": self.std.tolist(),
+        }
+
+    @classmethod
+    def from_state(cls, state):
+        return cls(None, state["regression_flags"], (state["mean"], state["std"]))
+
+
+class SoftmaxCriterion:
+    """Cross-entropy over K logits with one-hot (or soft) targets, for multiclass.
+
+    Per-output weights weight each class's term; a per-sample weight the sample.
+    ``postproc`` returns the softmax probabilities. Scaling does not apply.
+
+    Parameters
+    ----------
+    dataset : Dataset or None
+        Unused; accepted for the criterion protocol.
+    """
+
+    def __init__(self, dataset=None):
+        pass
+
+    def __call__(self, output, target, weights=None, unscaled=False):
+        n = output.shape[0]
+        log_p = torch.log_softmax(output.reshape(n, -1), dim=1)
+        loss = -(target.reshape(n, -1).to(log_p.dtype) * log_p)
+        if weights is not None:
+            w = weights.to(log_p.dtype)
+            loss = loss * (w.reshape(n, -1) if w.dim() > 1 else w.reshape(n, 1))
+        return loss.sum(dim=1).mean()
+
+    def postproc(self, pred):
+        n = pred.shape[0]
+        return torch.softmax(pred.reshape(n, -1), dim=1).reshape(pred.shape)
+
+    def state(self):
+        return {"kind": "softmax"}
+
+    @classmethod
+    def from_state(cls, state):
+        return cls(None)
+
+
+_KINDS = {"mixed": MixedCriterion, "softmax": SoftmaxCriterion}
+
+
+def build_criterion(criterion, dataset):
+    """S26: ``'auto'`` -> MixedCriterion(dataset); a class -> class(dataset); else as given."""
+    if isinstance(criterion, str):
+        if criterion != "auto":
+            raise ValueError(f"criterion must be 'auto', a class or an object; got {criterion!r}.")
+        return MixedCriterion(dataset)
+    if isinstance(criterion, type):
+        criterion = criterion(dataset)
+    if not callable(criterion) or not callable(getattr(criterion, "postproc", None)):
+        raise TypeError(
+            "A criterion must be callable as criterion(output, target, weights, unscaled) "
+            f"and have a postproc(pred) method; got {criterion!r}."
+        )
+    return criterion
+
+
+def criterion_state(criterion):
+    """The criterion's plain-data state for a checkpoint, or None if it has none."""
+    state = getattr(criterion, "state", None)
+    if state is None:
+        return None
+    state = state()
+    return state if isinstance(state, dict) and state.get("kind") in _KINDS else None
+
+
+def criterion_from_state(state):
+    """Rebuild a criterion recorded by :func:`criterion_state` (None if unknown)."""
+    if not state or state.get("kind") not in _KINDS:
+        return None
+    return _KINDS[state["kind"]].from_state(state)
