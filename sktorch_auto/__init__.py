@@ -14,6 +14,7 @@ from .core import (
     register_builder,
     set_seed,
 )
+from .estimators import TorchClassifier, TorchRegressor, build_mlp
 
 __version__ = "0.1.0.dev0"
 
@@ -22,7 +23,10 @@ __all__ = [
     "MixedCriterion",
     "PytorchTrainer",
     "SoftmaxCriterion",
+    "TorchClassifier",
+    "TorchRegressor",
     "__version__",
+    "build_mlp",
     "register_builder",
     "set_seed",
 ]

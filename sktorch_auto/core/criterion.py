@@ -97,6 +97,11 @@ class MixedCriterion:
         self.mean, self.std = mean, std
         self._cache = {}
 
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_cache"] = {}  # device tensors are rebuilt where the criterion is used
+        return state
+
     def _constants(self, like):
         """Flags, mean and std as tensors on ``like``'s device and dtype (cached)."""
         key = (like.device, like.dtype)

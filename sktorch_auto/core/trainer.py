@@ -190,10 +190,10 @@ class PytorchTrainer:
         )
         cache = {}
         train_batches = make_batches(dataset, train_idx, batch_size, True, self.device,
-                                     n_workers, cache, dtype=self._input_dtype())
+                                     n_workers, cache, dtype=input_dtype(self.net))
         valid_size = EVAL_BATCH_SIZE if cache.get("tensors") is not None else batch_size
         valid_batches = make_batches(dataset, valid_idx, max(batch_size, valid_size), False,
-                                     self.device, n_workers, cache, dtype=self._input_dtype())
+                                     self.device, n_workers, cache, dtype=input_dtype(self.net))
         run = _Run(self, name, n_epochs, learning_rate, with_restarts, n_best_nets, verbose)
         try:
             for epoch in range(1, n_epochs + 1):
@@ -211,13 +211,6 @@ class PytorchTrainer:
                           RuntimeWarning, stacklevel=2)
         run.finish()
         return self
-
-    def _input_dtype(self):
-        """Floating dtype of the network's parameters: floating inputs are cast to it."""
-        for p in self.net.parameters():
-            if p.is_floating_point():
-                return p.dtype
-        return None
 
     def _epoch_pass(self, batches, repeats, run, epoch):
         """Mean loss over ``repeats`` passes; trains when ``run`` is given, else validates."""
@@ -311,28 +304,14 @@ class PytorchTrainer:
         return trainer
 
     # ----------------------------------------------------------------- prediction
-    def _postproc(self, output):
-        postproc = getattr(self.criterion, "postproc", None)
-        return postproc(output) if postproc is not None else output
-
-    @torch.inference_mode()
     def predict_dataset(self, dataset, batch_size=EVAL_BATCH_SIZE, verbose=True):
         """Predictions for every item of ``dataset`` (S17), as a numpy array.
 
         Items carry targets like training items (fake ones of the right shape when
         unknown). Results do not depend on ``batch_size``.
         """
-        _check_int("batch_size", batch_size, 1)
-        self.net.eval()
-        batches = make_batches(dataset, np.arange(len(dataset)), batch_size, False,
-                               self.device, dtype=self._input_dtype())
-        outputs = [
-            self._postproc(self.net(*inputs)).cpu()
-            for inputs, _, _ in tqdm(batches, desc="predict", disable=not verbose, leave=False)
-        ]
-        return torch.cat(outputs).numpy() if outputs else np.empty((0,))
+        return apply_net(self.net, self.criterion, dataset, batch_size, self.device, verbose)
 
-    @torch.inference_mode()
     def predict(self, *data):
         """Predictions for raw inputs, one array per network input (S18).
 
@@ -341,24 +320,45 @@ class PytorchTrainer:
         """
         if not data:
             raise TypeError("predict() needs one array per network input.")
-        n = len(data[0])
-        if any(len(x) != n for x in data):
-            raise ValueError(f"All inputs must have the same number of rows; got "
-                             f"{[len(x) for x in data]}.")
-        inputs = [x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
-                  for x in data]
-        return self.predict_dataset(_RawInputs(inputs), verbose=False)
+        return self.predict_dataset(RawInputs(*data), verbose=False)
 
 
-class _RawInputs(torch.utils.data.Dataset):
-    """Raw input arrays as an in-memory dataset with a placeholder target."""
+def input_dtype(net):
+    """Floating dtype of the network's parameters: floating inputs are cast to it."""
+    for p in net.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return None
 
-    def __init__(self, inputs):
-        self.inputs = inputs
-        self.target = torch.empty(len(inputs[0]), 0)
+
+@torch.inference_mode()
+def apply_net(net, criterion, dataset, batch_size=EVAL_BATCH_SIZE, device="cpu", verbose=False):
+    """Post-processed network outputs for every item of ``dataset``, as a numpy array."""
+    _check_int("batch_size", batch_size, 1)
+    net.eval()
+    batches = make_batches(dataset, np.arange(len(dataset)), batch_size, False, device,
+                           dtype=input_dtype(net))
+    postproc = getattr(criterion, "postproc", None) or (lambda output: output)
+    outputs = [
+        postproc(net(*inputs)).cpu()
+        for inputs, _, _ in tqdm(batches, desc="predict", disable=not verbose, leave=False)
+    ]
+    return torch.cat(outputs).numpy() if outputs else np.empty((0,))
+
+
+class RawInputs(torch.utils.data.Dataset):
+    """Raw input arrays (one per network input) as an in-memory dataset without targets."""
+
+    def __init__(self, *inputs):
+        self.inputs = [x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+                       for x in inputs]
+        lengths = [len(x) for x in self.inputs]
+        if len(set(lengths)) > 1:
+            raise ValueError(f"All inputs must have the same number of rows; got {lengths}.")
+        self.target = torch.empty(lengths[0], 0)
 
     def __len__(self):
-        return len(self.inputs[0])
+        return len(self.target)
 
     def __getitem__(self, index):
         return [x[index] for x in self.inputs], self.target[index]

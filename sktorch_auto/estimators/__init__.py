@@ -1,0 +1,8 @@
+"""The scikit-learn layer: thin, validated, conformant estimators over the trainer core."""
+
+from .base import BaseTorchEstimator
+from .classifier import TorchClassifier
+from .nets import build_mlp
+from .regressor import TorchRegressor
+
+__all__ = ["BaseTorchEstimator", "TorchClassifier", "TorchRegressor", "build_mlp"]

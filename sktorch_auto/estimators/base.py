@@ -1,0 +1,353 @@
+"""The shared base of the scikit-learn estimators: parameters, validation, fit plumbing.
+
+The estimators are a thin layer over the trainer core: they validate arrays, build an
+in-memory dataset and a criterion, run :class:`~sktorch_auto.PytorchTrainer`, and
+expose scikit-learn's API. Subclasses only say how targets are encoded and decoded.
+"""
+
+import copy
+import inspect
+import os
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from ..core.checkpoint import builder_record, load_checkpoint, resolve_builder, save_checkpoint
+from ..core.criterion import criterion_from_state, criterion_state
+from ..core.data import ArrayDataset
+from ..core.device import resolve_device
+from ..core.trainer import PytorchTrainer, RawInputs, apply_net
+from .datasets import CSRDataset
+from .nets import ACTIVATIONS, build_mlp
+
+#: Parameters that are kept out of saved files (callables are recorded separately).
+_NOT_SAVED = ("net_builder", "criterion")
+
+
+def auto_batch_size(n_samples):
+    """Batch size for ``batch_size='auto'``: about 32 steps per epoch, within [16, 256]."""
+    return int(min(256, max(16, n_samples // 32)))
+
+
+def _accepts(func, name):
+    try:
+        params = inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def _to_plain(value):
+    """numpy scalars and arrays as plain Python data, for saved files."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {k: _to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+class BaseTorchEstimator(BaseEstimator):
+    """Base of :class:`TorchRegressor` and :class:`TorchClassifier`; not for direct use."""
+
+    _parameter_constraints: dict = {
+        "net_builder": [callable, None],
+        "net_builder_kwargs": [dict, None],
+        "hidden_layer_sizes": ["array-like"],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "n_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "train_prop": [Interval(Real, 0, 1, closed="right")],
+        "n_best_nets": [Interval(Integral, 1, None, closed="left")],
+        "with_restarts": ["boolean"],
+        "repeat_train": [Interval(Integral, 1, None, closed="left")],
+        "criterion": [StrOptions({"auto"}), callable],
+        "device": [str, torch.device, None],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "n_workers": [Interval(Integral, 0, None, closed="left")],
+        "checkpoint": [str, os.PathLike, None],
+    }
+
+    def __init__(self, net_builder=None, net_builder_kwargs=None, *,
+                 hidden_layer_sizes=(64, 64), activation="relu", dropout=0.0, n_epochs=100,
+                 batch_size="auto", learning_rate=1e-3, train_prop=0.9, n_best_nets=1,
+                 with_restarts=True, repeat_train=1, criterion="auto", device="auto",
+                 verbose=False, random_state=None, warm_start=False, n_workers=0,
+                 checkpoint=None):
+        self.net_builder = net_builder
+        self.net_builder_kwargs = net_builder_kwargs
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.dropout = dropout
+        self.n_epochs = n_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.train_prop = train_prop
+        self.n_best_nets = n_best_nets
+        self.with_restarts = with_restarts
+        self.repeat_train = repeat_train
+        self.criterion = criterion
+        self.device = device
+        self.verbose = verbose
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.n_workers = n_workers
+        self.checkpoint = checkpoint
+
+    # ------------------------------------------------------------------ params
+    def set_params(self, **params):
+        """Set parameters; ``net_builder_kwargs__NAME`` sets one argument of the builder.
+
+        That form lets ``GridSearchCV`` search a builder's own arguments, e.g.
+        ``{"net_builder_kwargs__width": [32, 64]}``.
+        """
+        prefix = "net_builder_kwargs__"
+        nested = {k[len(prefix):]: params.pop(k) for k in list(params) if k.startswith(prefix)}
+        if nested:
+            kwargs = dict(params.get("net_builder_kwargs", self.net_builder_kwargs) or {})
+            kwargs.update(nested)
+            params["net_builder_kwargs"] = kwargs
+        return super().set_params(**params)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+    # -------------------------------------------------------------- subclass API
+    def _encode_targets(self, y, sample_weight):
+        """Return ``(Y, weight, criterion, stratify)`` for the training dataset."""
+        raise NotImplementedError
+
+    def _validate_targets(self, X, y):
+        """``validate_data`` for fit, with the subclass's requirements on ``y``."""
+        raise NotImplementedError
+
+    # --------------------------------------------------------------------- fit
+    def _check_hidden_layer_sizes(self):
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
+        if not all(isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in sizes):
+            raise ValueError(
+                "hidden_layer_sizes must be a sequence of positive integers; got "
+                f"{self.hidden_layer_sizes!r}."
+            )
+        return tuple(int(s) for s in sizes)
+
+    def _build_net(self, n_features, n_outputs):
+        if self.net_builder is None:
+            return build_mlp(n_features, n_outputs, self._check_hidden_layer_sizes(),
+                             self.activation, self.dropout)
+        kwargs = dict(self.net_builder_kwargs or {})
+        for name, value in (("n_features_in", n_features), ("n_outputs", n_outputs)):
+            if _accepts(self.net_builder, name):
+                kwargs.setdefault(name, value)
+        net = self.net_builder(**kwargs)
+        if not isinstance(net, torch.nn.Module):
+            raise TypeError(
+                f"net_builder must return a torch.nn.Module; it returned {type(net).__name__}."
+            )
+        return net
+
+    @staticmethod
+    def _dataset(X, Y=None, weight=None):
+        """In-memory dataset of float32 rows; sparse X is densified a batch at a time."""
+        if Y is not None:
+            Y = torch.as_tensor(np.asarray(Y, dtype=np.float32))
+        if weight is not None:
+            weight = torch.as_tensor(np.asarray(weight, dtype=np.float32))
+        if sp.issparse(X):
+            return CSRDataset(X, Y, weight)
+        X = torch.as_tensor(np.asarray(X, dtype=np.float32))
+        if Y is None:
+            return RawInputs(X)
+        return ArrayDataset(X, Y, weight)
+
+    def _check_sample_weight(self, sample_weight, X):
+        if sample_weight is None:
+            return None
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                             ensure_non_negative=True)
+        if not np.all(np.isfinite(sample_weight)):
+            raise ValueError("sample_weight contains NaN or infinity.")
+        if not sample_weight.sum() > 0:
+            raise ValueError("sample_weight sums to zero: at least one sample must count.")
+        return sample_weight
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Train the network on ``X`` and ``y``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), optional
+            Weight of each sample in the loss.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        warm = self.warm_start and hasattr(self, "net_")
+        X, y = self._validate_targets(X, y, reset=not warm)
+        sample_weight = self._check_sample_weight(sample_weight, X)
+        Y, weight, criterion, stratify = self._encode_targets(y, sample_weight)
+        if self.criterion != "auto":
+            criterion = self.criterion
+        elif warm:
+            criterion = self.criterion_  # keep the scale the network was trained with
+        dataset = self._dataset(X, Y, weight)
+        device = resolve_device(self.device)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        cuda = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
+            torch.manual_seed(seed)
+            net = self.net_ if warm else self._build_net(X.shape[1], Y.shape[1])
+            if warm and self._net_outputs() != Y.shape[1]:
+                raise ValueError(f"warm_start: the network has {self._net_outputs()} outputs "
+                                 f"but y now has {Y.shape[1]} columns.")
+            trainer = PytorchTrainer(lambda: net, [], device)
+            trainer.train(
+                dataset, name=None if self.checkpoint is None else os.fspath(self.checkpoint),
+                batch_size=(auto_batch_size(X.shape[0]) if self.batch_size == "auto"
+                            else self.batch_size),
+                criterion=criterion, n_epochs=self.n_epochs, train_prop=self.train_prop,
+                learning_rate=self.learning_rate, n_workers=self.n_workers,
+                verbose=bool(self.verbose), repeat_train=self.repeat_train,
+                n_best_nets=self.n_best_nets, with_restarts=self.with_restarts,
+                split_seed=seed, stratify=stratify,
+            )
+        self._set_fitted(trainer, device)
+        return self
+
+    def _net_outputs(self):
+        return self.n_outputs_
+
+    def _set_fitted(self, trainer, device):
+        self.net_ = trainer.net
+        self.criterion_ = trainer.criterion
+        self.device_ = device
+        self.history_ = [dict(entry) for entry in trainer.history]
+        self.n_iter_ = len(trainer.history)
+        self.best_epoch_ = trainer.best_epoch
+        self.best_loss_ = trainer.best_loss
+        self.averaged_epochs_ = list(trainer.averaged_epochs)
+        self.stop_reason_ = trainer.stop_reason
+
+    # ------------------------------------------------------------------ predict
+    def _forward(self, X):
+        """Post-processed network outputs for ``X``, shape (n_samples, n_outputs)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
+                          dtype=(np.float64, np.float32))
+        dataset = self._dataset(X, np.zeros((X.shape[0], 0)) if sp.issparse(X) else None)
+        out = apply_net(self.net_, self.criterion_, dataset, device=self.device_)
+        return out.reshape(X.shape[0], -1)
+
+    # -------------------------------------------------------------- persistence
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        if "net_" in state:  # pickle on the CPU, so that a CUDA fit unpickles anywhere
+            state["net_"] = copy.deepcopy(self.net_).cpu()
+            state["device_"] = str(self.device_)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if "net_" in state:
+            device = torch.device(state["device_"])
+            if device.type == "cuda" and not torch.cuda.is_available():
+                device = torch.device("cpu")
+            self.device_ = device
+            self.net_ = self.net_.to(device)
+
+    def _fitted_state(self):
+        """The fitted attributes other than the network, as plain data."""
+        return {
+            "n_features_in_": self.n_features_in_,
+            "feature_names_in_": getattr(self, "feature_names_in_", None),
+            "history_": self.history_, "n_iter_": self.n_iter_,
+            "best_epoch_": self.best_epoch_, "best_loss_": self.best_loss_,
+            "averaged_epochs_": self.averaged_epochs_, "stop_reason_": self.stop_reason_,
+            "n_outputs_": self.n_outputs_,
+        }
+
+    def save(self, path):
+        """Save the fitted estimator to ``path`` in the safe format.
+
+        The file holds the weights and plain data only (no pickle), written atomically
+        with a checksum. Load it with the class's :meth:`load`.
+        """
+        check_is_fitted(self)
+        params = {k: _to_plain(v) for k, v in self.get_params(deep=False).items()
+                  if k not in _NOT_SAVED}
+        if isinstance(params.get("device"), torch.device):
+            params["device"] = str(params["device"])
+        if self.criterion != "auto":
+            raise ValueError("save() supports criterion='auto' only; pickle the estimator "
+                             "(joblib.dump) to keep a custom criterion.")
+        fitted = _to_plain(self._fitted_state())
+        save_checkpoint(path, {
+            "estimator": type(self).__name__,
+            "params": params,
+            "builder": None if self.net_builder is None else builder_record(self.net_builder, []),
+            "fitted": fitted,
+            "criterion": criterion_state(self.criterion_),
+            "state_dict": {k: v.detach().cpu() for k, v in self.net_.state_dict().items()},
+        })
+
+    @classmethod
+    def load(cls, path, device=None, *, net_builder=None, trust_builder=False):
+        """Load an estimator written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or path-like
+        device : str, optional
+            Where to put the network; by default the estimator's ``device`` parameter.
+        net_builder : callable, optional
+            The network builder, when the estimator was fitted with one of your own.
+        trust_builder : bool, default=False
+            Import and call the builder the file names (only for files you trust).
+        """
+        content = load_checkpoint(path)
+        if content.get("estimator") != cls.__name__:
+            raise ValueError(f"{os.fspath(path)!r} holds a {content.get('estimator')}, "
+                             f"not a {cls.__name__}.")
+        params = dict(content["params"])
+        if content.get("builder") is not None or net_builder is not None:
+            params["net_builder"] = resolve_builder(content.get("builder"), net_builder,
+                                                    trust_builder, source=os.fspath(path))
+        if isinstance(params.get("hidden_layer_sizes"), list):
+            params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+        estimator = cls(**params)
+        estimator._restore_fitted(content["fitted"])
+        net = estimator._build_net(estimator.n_features_in_, estimator._net_outputs())
+        net.load_state_dict(content["state_dict"])
+        estimator.device_ = resolve_device(params.get("device") if device is None else device)
+        estimator.net_ = net.to(estimator.device_)
+        estimator.criterion_ = criterion_from_state(content.get("criterion"))
+        return estimator
+
+    def _restore_fitted(self, fitted):
+        for key, value in fitted.items():
+            if key == "feature_names_in_":
+                if value is not None:
+                    self.feature_names_in_ = np.asarray(value, dtype=object)
+            else:
+                setattr(self, key, value)

@@ -1,0 +1,47 @@
+"""A dataset over a scipy sparse matrix, densified one batch at a time."""
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch.utils.data import Dataset
+
+
+class CSRDataset(Dataset):
+    """Rows of a sparse matrix as dense float32 tensors, fetched a batch at a time.
+
+    The trainer asks for whole batches (``get_batch``), so a wide sparse matrix (TF-IDF
+    features, say) never becomes one dense array in memory.
+
+    Parameters
+    ----------
+    X : scipy sparse matrix of shape (n_samples, n_features)
+    target : tensor of shape (n_samples, n_outputs)
+    weight : tensor, optional
+        Per-sample or per-output weights.
+    """
+
+    def __init__(self, X, target, weight=None):
+        self.X = sp.csr_matrix(X, dtype=np.float32)
+        self.target = torch.as_tensor(target)
+        self.weight = weight
+
+    def __len__(self):
+        return self.X.shape[0]
+
+    def _rows(self, indices):
+        return torch.from_numpy(self.X[indices].toarray())
+
+    def __getitem__(self, index):
+        x = self._rows([int(index)])[0]
+        if self.weight is None:
+            return x, self.target[index]
+        return x, self.weight[index], self.target[index]
+
+    def get_batch(self, indices):
+        """The samples at ``indices`` as one batch ``(input, [weight,] target)``."""
+        idx = np.asarray(indices, dtype=np.int64)
+        x = self._rows(idx)
+        t = torch.as_tensor(idx)
+        if self.weight is None:
+            return x, self.target[t]
+        return x, self.weight[t], self.target[t]

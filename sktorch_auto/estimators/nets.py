@@ -1,0 +1,42 @@
+"""The built-in network: a multi-layer perceptron sized from the data (E3)."""
+
+import torch
+from torch import nn
+
+from ..core.checkpoint import register_builder
+
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "silu": nn.SiLU,
+               "logistic": nn.Sigmoid, "identity": nn.Identity}
+
+
+@register_builder
+def build_mlp(n_features_in, n_outputs, hidden_layer_sizes=(64, 64), activation="relu",
+              dropout=0.0, dtype=torch.float32):
+    """A fully connected network ``n_features_in -> hidden... -> n_outputs``.
+
+    Parameters
+    ----------
+    n_features_in : int
+        Number of input features.
+    n_outputs : int
+        Number of outputs (raw: logits or scaled values; the criterion interprets them).
+    hidden_layer_sizes : sequence of int, default=(64, 64)
+        Width of each hidden layer; empty for a linear model.
+    activation : {'relu', 'tanh', 'gelu', 'silu', 'logistic', 'identity'}, default='relu'
+    dropout : float in [0, 1), default=0.0
+        Dropout after each hidden activation.
+    dtype : torch.dtype, default=torch.float32
+
+    Returns
+    -------
+    torch.nn.Sequential
+    """
+    layers = []
+    width = n_features_in
+    for size in hidden_layer_sizes:
+        layers += [nn.Linear(width, size, dtype=dtype), ACTIVATIONS[activation]()]
+        if dropout:
+            layers.append(nn.Dropout(dropout))
+        width = size
+    layers.append(nn.Linear(width, n_outputs, dtype=dtype))
+    return nn.Sequential(*layers)

@@ -1,0 +1,136 @@
+"""``TorchRegressor``: regression, multi-output, and mixed regression/binary targets."""
+
+import numpy as np
+from sklearn.base import RegressorMixin
+from sklearn.utils.validation import validate_data
+
+from ..core.criterion import MixedCriterion, infer_regression_flags, infer_scale
+from .base import BaseTorchEstimator
+
+
+class TorchRegressor(RegressorMixin, BaseTorchEstimator):
+    """A PyTorch network as a scikit-learn regressor, trained with all the automation.
+
+    Fitting splits off a validation part, stops early, restarts the optimizer when
+    training stalls, keeps (and optionally averages) the best versions, and scales the
+    targets automatically. Columns of ``y`` that hold only 0 and 1 are binary targets
+    (binary cross-entropy; their predictions are probabilities), the others are
+    regression targets (mean squared error, predicted in original units).
+
+    Parameters
+    ----------
+    net_builder : callable, default=None
+        Returns a fresh ``torch.nn.Module``; called with the keyword arguments
+        ``n_features_in`` and ``n_outputs`` when it accepts them, plus
+        ``net_builder_kwargs``. None uses the built-in MLP.
+    net_builder_kwargs : dict, default=None
+        The builder's own arguments (searchable as ``net_builder_kwargs__NAME``).
+    hidden_layer_sizes : sequence of int, default=(64, 64)
+        Hidden layers of the built-in MLP.
+    activation : {'relu', 'tanh', 'gelu', 'silu', 'logistic', 'identity'}, default='relu'
+        Activation of the built-in MLP.
+    dropout : float in [0, 1), default=0.0
+        Dropout of the built-in MLP.
+    n_epochs : int, default=100
+        Maximum epochs; early stopping ends sooner (countdown of 15% of ``n_epochs``).
+    batch_size : int or 'auto', default='auto'
+        'auto' is ``min(256, max(16, n_samples // 32))``.
+    learning_rate : float, default=1e-3
+        Initial learning rate of RAdam + Lookahead.
+    train_prop : float in (0, 1], default=0.9
+        Share of the data used for training; the rest is the internal validation set.
+    n_best_nets : int, default=1
+        Number of best versions to average (those within 10% of the best loss).
+    with_restarts : bool, default=True
+        Restart the optimizer when the validation loss stalls.
+    repeat_train : int, default=1
+        Passes over the training part per epoch.
+    criterion : 'auto' or criterion class/object, default='auto'
+        'auto' is the mixed criterion; see :class:`~sktorch_auto.MixedCriterion`.
+    device : str, default='auto'
+        'auto' (the GPU when there is one), 'cpu', 'cuda', 'cuda:N'.
+    verbose : bool or int, default=False
+        Progress bars and a line per epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the split, the initial weights and the batch order.
+    warm_start : bool, default=False
+        Continue from the fitted network when fitting again.
+    n_workers : int, default=0
+        DataLoader workers (unused for in-memory arrays).
+    checkpoint : str or path-like, default=None
+        If given, the trainer's files ``{checkpoint}.pt`` (and ``_avg.pt``) are written;
+        by default nothing is written to disk.
+
+    Attributes
+    ----------
+    net_ : torch.nn.Module
+        The fitted network (the averaged or best version).
+    criterion_ : MixedCriterion
+        The criterion, holding the target flags and scale.
+    n_outputs_ : int
+        Number of target columns.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features, when ``X`` has string column names.
+    history_ : list of dict
+        Per epoch: ``train_loss``, ``valid_loss``, ``learning_rate``, ``new_best``,
+        ``decay``, ``restart``, ``seconds``.
+    n_iter_ : int
+        Epochs run.
+    best_epoch_ : int
+        Epoch of the lowest validation loss.
+    best_loss_ : float
+        That loss (unscaled).
+    averaged_epochs_ : list of int
+        Epochs whose versions were averaged.
+    stop_reason_ : str
+        Why training ended.
+    device_ : torch.device
+        Where the network lives.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktorch_auto import TorchRegressor
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(200, 3)); y = X @ [1.0, 2.0, 3.0] + 100
+    >>> reg = TorchRegressor(n_epochs=20, random_state=0, device="cpu").fit(X, y)
+    >>> reg.predict(X[:2]).shape
+    (2,)
+    """
+
+    def _validate_targets(self, X, y, reset):
+        X, y = validate_data(self, X, y, reset=reset, accept_sparse=["csr", "csc"],
+                             dtype=(np.float64, np.float32), multi_output=True, y_numeric=True)
+        return X, y
+
+    def _encode_targets(self, y, sample_weight):
+        self._y_1d = y.ndim == 1
+        Y = y.reshape(len(y), -1).astype(np.float64)
+        self.n_outputs_ = Y.shape[1]
+        flags = infer_regression_flags(Y)
+        criterion = MixedCriterion(None, flags, infer_scale(Y, flags))
+        return Y, sample_weight, criterion, None
+
+    def _fitted_state(self):
+        return {**super()._fitted_state(), "_y_1d": self._y_1d}
+
+    def predict(self, X):
+        """Predict targets: original units for regression columns, probabilities else.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        """
+        out = self._forward(X).astype(np.float64)
+        return out.ravel() if self._y_1d else out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
