@@ -14,7 +14,17 @@ from .core import (
     register_builder,
     set_seed,
 )
-from .estimators import TorchClassifier, TorchRegressor, build_mlp
+
+_ESTIMATORS = ("TorchClassifier", "TorchRegressor", "build_mlp")
+
+
+def __getattr__(name):
+    # The estimators need scikit-learn; the trainer core must import without it.
+    if name in _ESTIMATORS:
+        from . import estimators
+
+        return getattr(estimators, name)
+    raise AttributeError(f"module 'sktorch_auto' has no attribute {name!r}")
 
 __version__ = "0.1.0.dev0"
 

@@ -13,7 +13,7 @@ network input (S20), ``weight`` a tensor or None (S19, S22).
 """
 
 import torch
-from torch.utils.data import BatchSampler, DataLoader, TensorDataset
+from torch.utils.data import DataLoader, TensorDataset
 
 
 def unpack_item(item):
@@ -91,24 +91,16 @@ class IndexedBatches:
             yield self.fetch(order[start : start + self.batch_size])
 
 
-class _SwitchingBatchSampler(BatchSampler):
-    """Calls ``dataset.switch_state()`` before each batch is generated (S24)."""
+class _SwitchingSubset(torch.utils.data.Subset):
+    """A subset that calls ``dataset.switch_state()`` before generating each batch (S24).
 
-    def __init__(self, sampler, batch_size, switch_state):
-        super().__init__(sampler, batch_size, drop_last=False)
-        self.switch_state = switch_state
+    The DataLoader fetches a whole batch through ``__getitems__`` in the process that
+    builds it (a worker's own copy of the dataset when ``n_workers > 0``).
+    """
 
-    def __iter__(self):
-        batch = []
-        self.switch_state()
-        for index in self.sampler:
-            batch.append(index)
-            if len(batch) == self.batch_size:
-                yield batch
-                batch = []
-                self.switch_state()
-        if batch:
-            yield batch
+    def __getitems__(self, indices):
+        self.dataset.switch_state()
+        return [self.dataset[self.indices[i]] for i in indices]
 
 
 class LoaderBatches:
@@ -117,19 +109,14 @@ class LoaderBatches:
     def __init__(self, dataset, indices, batch_size, shuffle, device, n_workers=0, dtype=None):
         self.device = device
         self.dtype = dtype
-        subset = torch.utils.data.Subset(dataset, list(map(int, indices)))
-        if shuffle:
-            sampler = torch.utils.data.RandomSampler(subset)
-        else:
-            sampler = torch.utils.data.SequentialSampler(subset)
-        switch_state = getattr(dataset, "switch_state", None)
-        if callable(switch_state):
-            batch_sampler = _SwitchingBatchSampler(sampler, batch_size, switch_state)
-        else:
-            batch_sampler = BatchSampler(sampler, batch_size, drop_last=False)
+        switching = callable(getattr(dataset, "switch_state", None))
+        subset = (_SwitchingSubset if switching else torch.utils.data.Subset)(
+            dataset, list(map(int, indices))
+        )
         self.loader = DataLoader(
             subset,
-            batch_sampler=batch_sampler,
+            batch_size=batch_size,
+            shuffle=shuffle,
             num_workers=n_workers,
             collate_fn=getattr(dataset, "collate_fn", None),
             pin_memory=torch.device(device).type == "cuda",

@@ -21,6 +21,16 @@ def _as_numpy(value):
     return np.asarray(value)
 
 
+def _item_target(item):
+    if not isinstance(item, (tuple, list)) or len(item) not in (2, 3):
+        raise ValueError(
+            "A dataset item must be a tuple (input, target) or (input, weight, target); got "
+            f"{type(item).__name__}. If a collate_fn builds batches from other items, declare "
+            "the dataset's regression_flags and scale (or pass a criterion)."
+        )
+    return item[-1]
+
+
 def sample_targets(dataset, n=N_INFERENCE_SAMPLES):
     """The targets of the first ``n`` samples as a 2-D float64 array (samples, columns)."""
     n = min(n, len(dataset))
@@ -30,7 +40,7 @@ def sample_targets(dataset, n=N_INFERENCE_SAMPLES):
     if get_batch is not None:
         target = _as_numpy(get_batch(torch.arange(n))[-1])
     else:
-        target = np.stack([_as_numpy(dataset[i][-1]) for i in range(n)])
+        target = np.stack([_as_numpy(_item_target(dataset[i])) for i in range(n)])
     return target.reshape(n, -1).astype(np.float64)
 
 
@@ -133,15 +143,17 @@ class MixedCriterion:
         tgt = target.reshape(n, -1).to(out.dtype)
         self._check_shape(out)
         flags, mean, std = self._constants(out)
-        if unscaled:
-            regression = (out * std + mean - tgt) ** 2
-        else:
-            regression = (out - (tgt - mean) / std) ** 2
-        if flags.all():
+        # The flags are checked in numpy: no device sync in the batch loop.
+        if self.regression_flags.any():
+            if unscaled:
+                regression = (out * std + mean - tgt) ** 2
+            else:
+                regression = (out - (tgt - mean) / std) ** 2
+        if self.regression_flags.all():
             loss = regression
         else:
             bce = F.binary_cross_entropy_with_logits(out, tgt, reduction="none")
-            loss = torch.where(flags, regression, bce)
+            loss = torch.where(flags, regression, bce) if self.regression_flags.any() else bce
         if weights is not None:
             w = weights.to(out.dtype)
             loss = loss * (w.reshape(n, -1) if w.dim() > 1 else w.reshape(n, 1))

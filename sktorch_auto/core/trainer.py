@@ -199,11 +199,10 @@ class PytorchTrainer:
             for epoch in range(1, n_epochs + 1):
                 train_loss = self._epoch_pass(train_batches, repeat_train, run, epoch)
                 valid_loss = self._epoch_pass(valid_batches, repeat_valid, None, epoch)
-                if run.end_epoch(epoch, train_loss, valid_loss):
-                    break
-                if epoch_hook is not None:
+                stop = run.end_epoch(epoch, train_loss, valid_loss)
+                if epoch_hook is not None and run.stop_reason != "diverged":
                     epoch_hook(self)
-                if run.stop_file_found():
+                if run.stop_file_found() or stop:
                     break
         except KeyboardInterrupt:
             run.stop_reason = "interrupted"
@@ -423,7 +422,8 @@ class _Run:
             os.remove(path)
         except OSError:
             pass
-        self.stop_reason = "stop_file"
+        if self.stop_reason == "n_epochs":  # early stopping in the same epoch says more
+            self.stop_reason = "stop_file"
         return True
 
     def _report(self, entry):

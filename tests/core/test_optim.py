@@ -1,0 +1,99 @@
+"""RAdam + Lookahead (S29) and set_seed (S30)."""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from sktorch_auto.core import set_seed
+from sktorch_auto.core.optim import Lookahead, make_optimizer
+
+
+def _sgd_lookahead(k, alpha, lr=0.1):
+    p = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    g = torch.tensor([0.5, 1.0])
+    opt = Lookahead(torch.optim.SGD([p], lr=lr), k=k, alpha=alpha)
+
+    def step():
+        opt.zero_grad()
+        (p * g).sum().backward()  # constant gradient g
+        opt.step()
+
+    return p, g, opt, step
+
+
+def test_s29_lookahead_fast_weights_move_between_synchronisations():
+    p, g, _, step = _sgd_lookahead(k=3, alpha=0.5)
+    p0 = p.detach().clone()
+    step()
+    step()
+    assert torch.allclose(p.detach(), p0 - 2 * 0.1 * g)
+
+
+def test_s29_lookahead_after_k_steps_slow_weights_are_the_lerp():
+    p, g, opt, step = _sgd_lookahead(k=3, alpha=0.5)
+    p0 = p.detach().clone()
+    for _ in range(3):
+        step()
+    fast = p0 - 3 * 0.1 * g
+    slow = p0 + 0.5 * (fast - p0)
+    assert torch.allclose(p.detach(), slow)
+    assert torch.allclose(opt._slow[0], slow)
+    for _ in range(3):  # second cycle starts from the slow weights
+        step()
+    slow2 = slow + 0.5 * ((slow - 3 * 0.1 * g) - slow)
+    assert torch.allclose(p.detach(), slow2)
+
+
+def test_s29_lookahead_alpha_one_is_the_inner_optimizer():
+    p, g, _, step = _sgd_lookahead(k=2, alpha=1.0)
+    p0 = p.detach().clone()
+    for _ in range(4):
+        step()
+    assert torch.allclose(p.detach(), p0 - 4 * 0.1 * g)
+
+
+def test_s29_set_learning_rate_reaches_the_inner_optimizer():
+    _, _, opt, _ = _sgd_lookahead(k=3, alpha=0.5)
+    opt.set_learning_rate(0.025)
+    assert [g["lr"] for g in opt.optimizer.param_groups] == [0.025]
+    assert opt.param_groups is opt.optimizer.param_groups
+
+
+def test_s29_make_optimizer_is_radam_inside_lookahead():
+    net = torch.nn.Linear(3, 1)
+    net.bias.requires_grad_(False)
+    opt = make_optimizer(net.parameters(), 0.01)
+    assert isinstance(opt, Lookahead)
+    assert isinstance(opt.optimizer, torch.optim.RAdam)
+    assert opt.optimizer.param_groups[0]["lr"] == 0.01
+    # Frozen parameters are left out.
+    assert len(opt.optimizer.param_groups[0]["params"]) == 1
+
+
+def test_s29_make_optimizer_refuses_a_network_without_trainable_parameters():
+    net = torch.nn.Linear(2, 1).requires_grad_(False)
+    with pytest.raises(ValueError):
+        make_optimizer(net.parameters(), 0.01)
+
+
+def test_s29_sync_slow_weights_restarts_from_current_weights():
+    p, _, opt, step = _sgd_lookahead(k=3, alpha=0.5)
+    step()
+    with torch.no_grad():
+        p.fill_(7.0)
+    opt.sync_slow_weights()
+    assert torch.equal(opt._slow[0], torch.full((2,), 7.0))
+    assert opt._counter == 0
+
+
+def test_s30_set_seed_seeds_python_numpy_and_torch():
+    set_seed(123)
+    first = (random.random(), np.random.rand(), torch.rand(1).item())
+    set_seed(123)
+    again = (random.random(), np.random.rand(), torch.rand(1).item())
+    set_seed(124)
+    other = (random.random(), np.random.rand(), torch.rand(1).item())
+    assert first == again
+    assert all(a != b for a, b in zip(first, other))
