@@ -42,7 +42,8 @@ def is_plain(value):
     if isinstance(value, (list, tuple)):
         return all(is_plain(v) for v in value)
     if isinstance(value, dict):
-        return all(isinstance(k, str) and is_plain(v) for k, v in value.items())
+        return all(isinstance(k, (str, int, float, bool)) and is_plain(v)
+                   for k, v in value.items())
     return False
 
 
@@ -56,7 +57,7 @@ def _digest(content):
             tensors[path] = value
             return f"<tensor {path}>"
         if isinstance(value, dict):
-            return {k: plain(v, f"{path}/{k}") for k, v in value.items()}
+            return {repr(k): plain(v, f"{path}/{k!r}") for k, v in value.items()}
         if isinstance(value, (list, tuple)):
             return [plain(v, f"{path}/{i}") for i, v in enumerate(value)]
         return value

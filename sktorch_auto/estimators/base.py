@@ -18,7 +18,13 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ..core.checkpoint import builder_record, load_checkpoint, resolve_builder, save_checkpoint
+from ..core.checkpoint import (
+    builder_record,
+    is_plain,
+    load_checkpoint,
+    resolve_builder,
+    save_checkpoint,
+)
 from ..core.criterion import criterion_from_state, criterion_state
 from ..core.data import ArrayDataset
 from ..core.device import resolve_device
@@ -44,13 +50,15 @@ def _accepts(func, name):
 
 
 def _to_plain(value):
-    """numpy scalars and arrays as plain Python data, for saved files."""
+    """numpy scalars and arrays, paths and devices as plain Python data, for saved files."""
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, (os.PathLike, torch.device)):
+        return os.fspath(value) if isinstance(value, os.PathLike) else str(value)
     if isinstance(value, dict):
-        return {k: _to_plain(v) for k, v in value.items()}
+        return {_to_plain(k): _to_plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_to_plain(v) for v in value]
     return value
@@ -129,7 +137,10 @@ class BaseTorchEstimator(BaseEstimator):
 
     # -------------------------------------------------------------- subclass API
     def _encode_targets(self, y, sample_weight):
-        """Return ``(Y, weight, criterion, stratify)`` for the training dataset."""
+        """Return ``(Y, weight, criterion, stratify, fitted)`` for the training dataset.
+
+        ``fitted`` holds the target-related fitted attributes, set once training succeeded.
+        """
         raise NotImplementedError
 
     def _validate_targets(self, X, y):
@@ -206,11 +217,12 @@ class BaseTorchEstimator(BaseEstimator):
         warm = self.warm_start and hasattr(self, "net_")
         X, y = self._validate_targets(X, y, reset=not warm)
         sample_weight = self._check_sample_weight(sample_weight, X)
-        Y, weight, criterion, stratify = self._encode_targets(y, sample_weight)
+        Y, weight, criterion, stratify, fitted = self._encode_targets(y, sample_weight)
+        if warm:
+            self._check_warm_start(fitted, criterion)
+            criterion = self.criterion_  # keep the scale the network was trained with
         if self.criterion != "auto":
             criterion = self.criterion
-        elif warm:
-            criterion = self.criterion_  # keep the scale the network was trained with
         dataset = self._dataset(X, Y, weight)
         device = resolve_device(self.device)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
@@ -218,9 +230,6 @@ class BaseTorchEstimator(BaseEstimator):
         with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(seed)
             net = self.net_ if warm else self._build_net(X.shape[1], Y.shape[1])
-            if warm and self._net_outputs() != Y.shape[1]:
-                raise ValueError(f"warm_start: the network has {self._net_outputs()} outputs "
-                                 f"but y now has {Y.shape[1]} columns.")
             trainer = PytorchTrainer(lambda: net, [], device)
             trainer.train(
                 dataset, name=None if self.checkpoint is None else os.fspath(self.checkpoint),
@@ -232,8 +241,22 @@ class BaseTorchEstimator(BaseEstimator):
                 n_best_nets=self.n_best_nets, with_restarts=self.with_restarts,
                 split_seed=seed, stratify=stratify,
             )
+        for key, value in fitted.items():  # only now: a failed fit changes nothing
+            setattr(self, key, value)
         self._set_fitted(trainer, device)
         return self
+
+    def _check_warm_start(self, fitted, criterion):
+        """Refuse a warm start on targets of another shape or type than the fitted ones."""
+        if fitted["n_outputs_"] != self.n_outputs_:
+            raise ValueError(f"warm_start: the network has {self.n_outputs_} outputs but y "
+                             f"now needs {fitted['n_outputs_']}.")
+        old, new = criterion_state(self.criterion_) or {}, criterion_state(criterion) or {}
+        if (old.get("kind"), old.get("regression_flags")) != (
+                new.get("kind"), new.get("regression_flags")):
+            raise ValueError("warm_start: the targets changed type since the last fit "
+                             "(regression/binary columns, multiclass or multilabel); "
+                             "fit with warm_start=False.")
 
     def _net_outputs(self):
         return self.n_outputs_
@@ -296,16 +319,24 @@ class BaseTorchEstimator(BaseEstimator):
         check_is_fitted(self)
         params = {k: _to_plain(v) for k, v in self.get_params(deep=False).items()
                   if k not in _NOT_SAVED}
-        if isinstance(params.get("device"), torch.device):
-            params["device"] = str(params["device"])
+        if isinstance(self.random_state, np.random.RandomState):
+            params["random_state"] = None  # a generator's state only mattered for fit
         if self.criterion != "auto":
             raise ValueError("save() supports criterion='auto' only; pickle the estimator "
                              "(joblib.dump) to keep a custom criterion.")
+        unsaved = [k for k, v in params.items() if not is_plain(v)]
+        if unsaved:
+            raise ValueError(f"save() stores parameters as plain data, and {unsaved} are not "
+                             "(numbers, strings, lists and dicts of them); pickle the "
+                             "estimator (joblib.dump) instead.")
         fitted = _to_plain(self._fitted_state())
+        builder = None
+        if self.net_builder is not None:  # an unnamed builder must be passed to load()
+            builder = builder_record(self.net_builder, []) or {"unnamed": True}
         save_checkpoint(path, {
             "estimator": type(self).__name__,
             "params": params,
-            "builder": None if self.net_builder is None else builder_record(self.net_builder, []),
+            "builder": builder,
             "fitted": fitted,
             "criterion": criterion_state(self.criterion_),
             "state_dict": {k: v.detach().cpu() for k, v in self.net_.state_dict().items()},
@@ -330,9 +361,11 @@ class BaseTorchEstimator(BaseEstimator):
             raise ValueError(f"{os.fspath(path)!r} holds a {content.get('estimator')}, "
                              f"not a {cls.__name__}.")
         params = dict(content["params"])
-        if content.get("builder") is not None or net_builder is not None:
-            params["net_builder"] = resolve_builder(content.get("builder"), net_builder,
-                                                    trust_builder, source=os.fspath(path))
+        record = content.get("builder")
+        if record is not None or net_builder is not None:
+            params["net_builder"] = resolve_builder(
+                record if record and "module" in record else None, net_builder,
+                trust_builder, source=os.fspath(path))
         if isinstance(params.get("hidden_layer_sizes"), list):
             params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
         estimator = cls(**params)

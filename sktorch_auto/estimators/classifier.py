@@ -95,33 +95,23 @@ best_loss_, averaged_epochs_, stop_reason_, device_
             raise ValueError(f"TorchClassifier does not support {target_type} targets.")
         y = column_or_1d(y, warn=True)
         classes, codes = np.unique(y, return_inverse=True)
-        if self.warm_start and hasattr(self, "classes_") and not np.array_equal(
-                classes, self.classes_):
-            raise ValueError(f"warm_start: y has classes {classes} but the estimator was "
-                             f"fitted on {self.classes_}.")
-        self.classes_ = classes
-        self._multilabel = False
         weight = np.ones(len(y)) if sample_weight is None else sample_weight
         if self.class_weight is not None:
             weight = weight * _class_weights(self.class_weight, classes, y)[codes]
         weight = None if sample_weight is None and self.class_weight is None else weight
         if len(classes) <= 2:
-            self.n_outputs_ = 1
             Y = codes.reshape(-1, 1).astype(np.float64)
             criterion = MixedCriterion(None, [0], ([0.0], [1.0]))
         else:
-            self.n_outputs_ = len(classes)
             Y = np.eye(len(classes))[codes]
             criterion = SoftmaxCriterion()
         if weight is not None:
             weight = weight.reshape(-1, 1)
-        return Y, weight, criterion, codes
+        fitted = {"classes_": classes, "n_outputs_": Y.shape[1], "_multilabel": False}
+        return Y, weight, criterion, codes, fitted
 
     def _encode_multilabel(self, y, sample_weight):
         Y = np.asarray(y.toarray() if hasattr(y, "toarray") else y, dtype=np.float64)
-        self.classes_ = np.arange(Y.shape[1])
-        self.n_outputs_ = Y.shape[1]
-        self._multilabel = True
         weight = None if sample_weight is None else np.repeat(
             sample_weight.reshape(-1, 1), Y.shape[1], axis=1)
         if self.class_weight is not None:
@@ -135,7 +125,16 @@ best_loss_, averaged_epochs_, stop_reason_, device_
             weight = per_output if weight is None else weight * per_output
         criterion = MixedCriterion(None, np.zeros(Y.shape[1]),
                                    (np.zeros(Y.shape[1]), np.ones(Y.shape[1])))
-        return Y, weight, criterion, None
+        fitted = {"classes_": np.arange(Y.shape[1]), "n_outputs_": Y.shape[1],
+                  "_multilabel": True}
+        return Y, weight, criterion, None, fitted
+
+    def _check_warm_start(self, fitted, criterion):
+        if fitted["_multilabel"] != self._multilabel or not np.array_equal(
+                fitted["classes_"], self.classes_):
+            raise ValueError(f"warm_start: y has classes {fitted['classes_']} but the "
+                             f"estimator was fitted on {self.classes_}.")
+        super()._check_warm_start(fitted, criterion)
 
     def _fitted_state(self):
         state = super()._fitted_state()

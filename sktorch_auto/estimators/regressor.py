@@ -106,12 +106,10 @@ class TorchRegressor(RegressorMixin, BaseTorchEstimator):
         return X, y
 
     def _encode_targets(self, y, sample_weight):
-        self._y_1d = y.ndim == 1
         Y = y.reshape(len(y), -1).astype(np.float64)
-        self.n_outputs_ = Y.shape[1]
         flags = infer_regression_flags(Y)
         criterion = MixedCriterion(None, flags, infer_scale(Y, flags))
-        return Y, sample_weight, criterion, None
+        return Y, sample_weight, criterion, None, {"n_outputs_": Y.shape[1], "_y_1d": y.ndim == 1}
 
     def _fitted_state(self):
         return {**super()._fitted_state(), "_y_1d": self._y_1d}
