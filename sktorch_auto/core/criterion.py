@@ -121,6 +121,8 @@ class MixedCriterion:
                 torch.as_tensor(self.regression_flags.astype(bool), device=like.device),
                 as_t(self.mean),
                 as_t(self.std),
+                as_t(1.0 / self.std),
+                as_t(-self.mean / self.std),
             )
         return self._cache[key]
 
@@ -140,22 +142,27 @@ class MixedCriterion:
         """
         n = output.shape[0]
         out = output.reshape(n, -1)
-        tgt = target.reshape(n, -1).to(out.dtype)
+        tgt = target.reshape(n, -1)
+        if tgt.dtype != out.dtype:
+            tgt = tgt.to(out.dtype)
         self._check_shape(out)
-        flags, mean, std = self._constants(out)
-        # The flags are checked in numpy: no device sync in the batch loop.
-        if self.regression_flags.any():
-            if unscaled:
-                regression = (out * std + mean - tgt) ** 2
-            else:
-                regression = (out - (tgt - mean) / std) ** 2
-        if self.regression_flags.all():
-            loss = regression
-        else:
+        flags, mean, std, inv_std, shift = self._constants(out)
+        # The flags are checked in numpy (no device sync), and the common cases take the
+        # fewest kernels: on small networks each one costs as much as the arithmetic.
+        regression = self.regression_flags.any()
+        if regression:  # the prediction and target compared by the squared error
+            pred, true = (torch.addcmul(mean, out, std), tgt) if unscaled else (
+                out, torch.addcmul(shift, tgt, inv_std))
+        if weights is None and self.regression_flags.all():
+            return F.mse_loss(pred, true)
+        if weights is None and not regression:
+            return F.binary_cross_entropy_with_logits(out, tgt)
+        loss = (pred - true) ** 2 if regression else None
+        if not self.regression_flags.all():
             bce = F.binary_cross_entropy_with_logits(out, tgt, reduction="none")
-            loss = torch.where(flags, regression, bce) if self.regression_flags.any() else bce
-        if weights is not None:
-            w = weights.to(out.dtype)
+            loss = torch.where(flags, loss, bce) if regression else bce
+        w = weights.to(out.dtype) if weights is not None else None
+        if w is not None:
             loss = loss * (w.reshape(n, -1) if w.dim() > 1 else w.reshape(n, 1))
         return loss.mean()
 
@@ -163,8 +170,8 @@ class MixedCriterion:
         """Network output to predictions: sigmoid on classification, unscaling on regression."""
         n = pred.shape[0]
         out = pred.reshape(n, -1)
-        flags, mean, std = self._constants(out)
-        result = torch.where(flags, out * std + mean, torch.sigmoid(out))
+        flags, mean, std, _, _ = self._constants(out)
+        result = torch.where(flags, torch.addcmul(mean, out, std), torch.sigmoid(out))
         return result.reshape(pred.shape)
 
     def state(self):

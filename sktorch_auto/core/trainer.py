@@ -235,7 +235,7 @@ class PytorchTrainer:
                         loss.backward()
                         run.optimizer.step()
                     n = len(target)
-                    total += loss.detach() * n
+                    total.add_(loss.detach(), alpha=n)  # stays on the device: no sync
                     count += n
         return total.item() / max(count, 1)
 

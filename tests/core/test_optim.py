@@ -1,5 +1,6 @@
 """RAdam + Lookahead (S29) and set_seed (S30)."""
 
+import copy
 import random
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 import torch
 
 from sktorch_auto.core import set_seed
-from sktorch_auto.core.optim import Lookahead, make_optimizer
+from sktorch_auto.core.optim import Lookahead, RAdam, make_optimizer
 
 
 def _sgd_lookahead(k, alpha, lr=0.1):
@@ -66,10 +67,31 @@ def test_s29_make_optimizer_is_radam_inside_lookahead():
     net.bias.requires_grad_(False)
     opt = make_optimizer(net.parameters(), 0.01)
     assert isinstance(opt, Lookahead)
-    assert isinstance(opt.optimizer, torch.optim.RAdam)
+    assert isinstance(opt.optimizer, RAdam)
     assert opt.optimizer.param_groups[0]["lr"] == 0.01
     # Frozen parameters are left out.
     assert len(opt.optimizer.param_groups[0]["params"]) == 1
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_s29_radam_matches_torch_radam_step_for_step(dtype):
+    torch.manual_seed(0)
+    ours = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+    ours = ours.to(dtype)
+    theirs = copy.deepcopy(ours)
+    initial = copy.deepcopy(ours)
+    opt_ours = RAdam(list(ours.parameters()), 1e-2)
+    opt_theirs = torch.optim.RAdam(theirs.parameters(), lr=1e-2)
+    X, y = torch.randn(64, 5, dtype=dtype), torch.randn(64, 1, dtype=dtype)
+    for _ in range(30):  # covers the un-rectified first steps and the rectified ones
+        for net, opt in ((ours, opt_ours), (theirs, opt_theirs)):
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(net(X), y).backward()
+            opt.step()
+    tol = 1e-6 if dtype == torch.float32 else 1e-12
+    for a, b in zip(ours.parameters(), theirs.parameters()):
+        torch.testing.assert_close(a, b, rtol=tol, atol=tol)
+    assert not torch.allclose(ours[0].weight, initial[0].weight)  # it did train
 
 
 def test_s29_make_optimizer_refuses_a_network_without_trainable_parameters():

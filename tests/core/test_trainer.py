@@ -12,7 +12,7 @@ from torch import nn
 import sktorch_auto.core.trainer as trainer_module
 from sktorch_auto.core import ArrayDataset, PytorchTrainer, set_seed
 from sktorch_auto.core.checkpoint import load_checkpoint
-from sktorch_auto.core.optim import Lookahead
+from sktorch_auto.core.optim import Lookahead, RAdam
 from sktorch_auto.core.policy import GOLDEN_RATIO
 
 from .helpers import (
@@ -247,7 +247,7 @@ def test_s10_s11_restart_then_golden_ratio_decays_on_a_plateau(monkeypatch):
     assert [h["learning_rate"] for h in history] == pytest.approx(
         [lr0, lr0, lr0 / GOLDEN_RATIO, lr0 / GOLDEN_RATIO ** 2])
     # The optimizer really uses the decayed rate.
-    assert created[-1].param_groups[0]["lr"] == pytest.approx(lr0 / GOLDEN_RATIO ** 2)
+    assert created[-1].optimizer.lr == pytest.approx(lr0 / GOLDEN_RATIO ** 2)
 
 
 def test_s11_restart_resets_the_optimizer_state(monkeypatch):
@@ -264,7 +264,7 @@ def test_s11_restart_resets_the_optimizer_state(monkeypatch):
     # starts from scratch: it only knows epochs 3 and 4.
     assert steps(created[0]) == {10}
     assert steps(created[1]) == {10}
-    assert created[1].param_groups[0]["lr"] < 0.01  # decayed after the restart
+    assert created[1].optimizer.lr < 0.01  # decayed after the restart
 
 
 def test_s11_no_restart_without_with_restarts(monkeypatch):
@@ -533,7 +533,7 @@ def test_s29_training_uses_radam_inside_lookahead(monkeypatch):
     train(small_dataset(), name=None, n_epochs=2, with_restarts=False)
     assert len(created) == 1
     assert isinstance(created[0], Lookahead)
-    assert isinstance(created[0].optimizer, torch.optim.RAdam)
+    assert isinstance(created[0].optimizer, RAdam)
     assert all(int(s["step"]) == 10 for s in created[0].optimizer.state.values())
 
 

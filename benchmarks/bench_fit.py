@@ -1,0 +1,223 @@
+"""Training speed: ms per epoch of sktorch_auto against a hand-written loop and peers.
+
+Run ``python benchmarks/bench_fit.py`` (options: ``--n``, ``--epochs``, ``--batch-sizes``,
+``--repeats``, ``--skip-memory``). All contenders train the same MLP (d -> 64 -> 64 -> 1) on
+the same float32 data in one process. Reported per epoch: total fit time divided by the
+epochs run (the best of ``--repeats`` runs). sktorch_auto's numbers include its validation
+pass and best-version tracking; the others do no validation at all.
+
+Not a test: nothing here asserts timings.
+"""
+
+import argparse
+import gc
+import os
+import platform
+import subprocess
+import sys
+import time
+import warnings
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from sktorch_auto import PytorchTrainer, TorchRegressor
+from sktorch_auto.core.data import ArrayDataset
+
+
+def mlp(d):
+    return nn.Sequential(nn.Linear(d, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),
+                         nn.Linear(64, 1))
+
+
+def hand_loop(X, y, batch_size, epochs):
+    """The floor: random permutation, tensor indexing, Adam, no validation."""
+    net = mlp(X.shape[1])
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    n = len(X)
+    for _ in range(epochs):
+        perm = torch.randperm(n)
+        for i in range(0, n, batch_size):
+            idx = perm[i:i + batch_size]
+            opt.zero_grad()
+            loss = nn.functional.mse_loss(net(X[idx]), y[idx])
+            loss.backward()
+            opt.step()
+    return epochs
+
+
+def dataloader_loop(X, y, batch_size, epochs):
+    """The same loop through TensorDataset + DataLoader (per-sample fetch and collate)."""
+    net = mlp(X.shape[1])
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    loader = DataLoader(TensorDataset(X, y), batch_size=batch_size, shuffle=True)
+    for _ in range(epochs):
+        for xb, yb in loader:
+            opt.zero_grad()
+            loss = nn.functional.mse_loss(net(xb), yb)
+            loss.backward()
+            opt.step()
+    return epochs
+
+
+def trainer_core(X, y, batch_size, epochs):
+    trainer = PytorchTrainer(mlp, [X.shape[1]], device="cpu")
+    trainer.train(ArrayDataset(X, y), name=None, batch_size=batch_size, n_epochs=epochs,
+                  verbose=False)
+    return len(trainer.history)
+
+
+def estimator(X, y, batch_size, epochs):
+    reg = TorchRegressor(batch_size=batch_size, n_epochs=epochs, device="cpu", random_state=0)
+    reg.fit(X.numpy(), y.numpy().ravel())
+    return reg.n_iter_
+
+
+def sklearn_mlp(X, y, batch_size, epochs):
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPRegressor
+
+    reg = MLPRegressor(hidden_layer_sizes=(64, 64), batch_size=batch_size, max_iter=epochs,
+                       tol=0, n_iter_no_change=epochs + 1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X.numpy(), y.numpy().ravel())
+    return reg.n_iter_
+
+
+def skorch_net(X, y, batch_size, epochs):
+    from skorch import NeuralNetRegressor
+
+    net = NeuralNetRegressor(mlp(X.shape[1]), max_epochs=epochs, batch_size=batch_size,
+                             optimizer=torch.optim.Adam, lr=1e-3, train_split=None,
+                             verbose=0)
+    net.fit(X.numpy(), y.numpy())
+    return epochs
+
+
+def have_skorch():
+    try:
+        import skorch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def per_epoch_ms(fn, X, y, batch_size, epochs, repeats):
+    best = float("inf")
+    for _ in range(repeats):
+        gc.collect()
+        torch.manual_seed(0)
+        start = time.perf_counter()
+        ran = fn(X, y, batch_size, epochs)
+        best = min(best, (time.perf_counter() - start) / ran * 1000)
+    return best
+
+
+def prediction(n_rows, d, repeats):
+    """Rows per second of predict on n_rows: the estimator against a hand-written loop."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, d)).astype(np.float32)
+    reg = TorchRegressor(n_epochs=1, device="cpu", random_state=0,
+                         hidden_layer_sizes=(64, 64)).fit(X, X[:, 0])
+    big = rng.normal(size=(n_rows, d)).astype(np.float32)
+    net = reg.net_
+
+    def hand():
+        with torch.inference_mode():
+            t = torch.from_numpy(big)
+            return torch.cat([net(t[i:i + 4096]) for i in range(0, len(t), 4096)]).numpy()
+
+    timings = {}
+    for name, fn in [("hand-written inference_mode loop", hand),
+                     ("TorchRegressor.predict", lambda: reg.predict(big))]:
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - start)
+        timings[name] = best
+    return timings
+
+
+MEMORY_SCRIPT = """
+import sys, numpy as np, torch
+from sktorch_auto import TorchRegressor
+
+def peak_mib():  # the process's peak resident memory (VmHWM), reset by exec
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+
+n, d = int(sys.argv[1]), int(sys.argv[2])
+TorchRegressor(n_epochs=1, device="cpu").fit(np.zeros((64, d), np.float32), np.zeros(64))
+base = peak_mib()  # interpreter, torch and a first tiny fit
+X = np.random.default_rng(0).normal(size=(n, d)).astype(np.float32)
+y = X[:, 0].copy()
+data = peak_mib()
+TorchRegressor(n_epochs=1, batch_size=1024, device="cpu", random_state=0).fit(X, y)
+print(base, data, peak_mib())
+"""
+
+
+def memory(n, d):
+    """Peak resident memory (MiB) before the data, with it, and after a fit; fresh process."""
+    out = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(n), str(d)],
+                         capture_output=True, text=True, check=True).stdout.split()
+    return tuple(float(v) for v in out)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=20_000)
+    parser.add_argument("--d", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 128, 1024])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-memory", action="store_true")
+    args = parser.parse_args()
+
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"data: {args.n} x {args.d} float32, MLP {args.d}-64-64-1, {args.epochs} epochs, "
+          f"best of {args.repeats}\n")
+    rng = np.random.default_rng(0)
+    X = torch.from_numpy(rng.normal(size=(args.n, args.d)).astype(np.float32))
+    y = (X[:, :1] * 2 + torch.sin(X[:, 1:2])).contiguous()
+    contenders = [
+        ("hand-written loop (floor)", hand_loop),
+        ("TensorDataset + DataLoader loop", dataloader_loop),
+        ("sktorch_auto PytorchTrainer", trainer_core),
+        ("sktorch_auto TorchRegressor.fit", estimator),
+        ("scikit-learn MLPRegressor", sklearn_mlp),
+    ]
+    if have_skorch():
+        contenders.append(("skorch NeuralNetRegressor", skorch_net))
+    for batch_size in args.batch_sizes:
+        print(f"batch {batch_size}: ms/epoch (ratio to the floor)")
+        floor = None
+        for name, fn in contenders:
+            ms = per_epoch_ms(fn, X, y, batch_size, args.epochs, args.repeats)
+            floor = floor or ms
+            print(f"  {name:34s} {ms:9.1f}  ({ms / floor:.2f}x)")
+        print()
+
+    timings = prediction(1_000_000, args.d, args.repeats)
+    hand = timings["hand-written inference_mode loop"]
+    print("predict on 1,000,000 rows: seconds (ratio to the hand-written loop)")
+    for name, seconds in timings.items():
+        print(f"  {name:34s} {seconds:9.3f}  ({seconds / hand:.2f}x)")
+
+    if not args.skip_memory:
+        n_mem = 1_000_000
+        base, data, peak = memory(n_mem, args.d)
+        size = n_mem * args.d * 4 / 2**20
+        print(f"\npeak memory of TorchRegressor.fit on {n_mem:,} x {args.d} float32 rows "
+              f"({size:.0f} MiB of data): {peak - base:.0f} MiB over the interpreter + torch "
+              f"baseline of {base:.0f} MiB = {(peak - base) / size:.2f}x the data "
+              f"(the data itself: {data - base:.0f} MiB)")
+
+if __name__ == "__main__":
+    main()
