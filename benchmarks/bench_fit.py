@@ -119,10 +119,10 @@ def per_epoch_ms(fn, X, y, batch_size, epochs, repeats):
 def prediction(n_rows, d, repeats):
     """Rows per second of predict on n_rows: the estimator against a hand-written loop."""
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(2000, d)).astype(np.float32)
+    X = rng.standard_normal((2000, d), dtype=np.float32)
     reg = TorchRegressor(n_epochs=1, device="cpu", random_state=0,
                          hidden_layer_sizes=(64, 64)).fit(X, X[:, 0])
-    big = rng.normal(size=(n_rows, d)).astype(np.float32)
+    big = rng.standard_normal((n_rows, d), dtype=np.float32)
     net = reg.net_
 
     def hand():
@@ -154,7 +154,7 @@ def peak_mib():  # the process's peak resident memory (VmHWM), reset by exec
 n, d = int(sys.argv[1]), int(sys.argv[2])
 TorchRegressor(n_epochs=1, device="cpu").fit(np.zeros((64, d), np.float32), np.zeros(64))
 base = peak_mib()  # interpreter, torch and a first tiny fit
-X = np.random.default_rng(0).normal(size=(n, d)).astype(np.float32)
+X = np.random.default_rng(0).standard_normal((n, d), dtype=np.float32)
 y = X[:, 0].copy()
 data = peak_mib()
 TorchRegressor(n_epochs=1, batch_size=1024, device="cpu", random_state=0).fit(X, y)

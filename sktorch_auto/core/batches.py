@@ -12,6 +12,7 @@ network input (S20), ``weight`` a tensor or None (S19, S22).
   ``switch_state()`` before each batch (S24) and ``n_workers`` processes (S5).
 """
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -64,7 +65,8 @@ class IndexedBatches:
     Parameters
     ----------
     fetch : callable
-        ``fetch(index_tensor) -> (inputs, weight, target)`` already on the device.
+        ``fetch(rows) -> (inputs, weight, target)`` already on the device; ``rows`` is an
+        index tensor, or a slice when the rows are consecutive and need no shuffling.
     indices : ndarray of int
         The rows of this part (training or validation).
     batch_size : int
@@ -75,7 +77,14 @@ class IndexedBatches:
 
     def __init__(self, fetch, indices, batch_size, shuffle, device, index_device=None):
         self.fetch = fetch
-        self.indices = torch.as_tensor(indices, dtype=torch.long, device=index_device or device)
+        indices = np.asarray(indices, dtype=np.int64)
+        # Consecutive rows in order (validation of a suffix, prediction) are sliced:
+        # views instead of gathered copies.
+        self.first = int(indices[0]) if len(indices) else 0
+        self.consecutive = not shuffle and bool(
+            len(indices) and np.array_equal(indices, np.arange(self.first, self.first
+                                                               + len(indices))))
+        self.indices = torch.as_tensor(indices, device=index_device or device)
         self.batch_size = batch_size
         self.shuffle = shuffle
 
@@ -83,11 +92,15 @@ class IndexedBatches:
         return -(-len(self.indices) // self.batch_size)
 
     def __iter__(self):
+        n = len(self.indices)
+        if self.consecutive:
+            for start in range(self.first, self.first + n, self.batch_size):
+                yield self.fetch(slice(start, min(start + self.batch_size, self.first + n)))
+            return
         order = self.indices
         if self.shuffle:
-            perm = torch.randperm(len(order), device=order.device)
-            order = order[perm]
-        for start in range(0, len(order), self.batch_size):
+            order = order[torch.randperm(n, device=order.device)]
+        for start in range(0, n, self.batch_size):
             yield self.fetch(order[start : start + self.batch_size])
 
 
@@ -149,19 +162,22 @@ def make_batches(dataset, indices, batch_size, shuffle, device, n_workers=0, cac
     if tensors is not None:
         inputs, weight, target = tensors
 
-        def fetch(idx):
-            return (
-                [x.index_select(0, idx) for x in inputs],
-                None if weight is None else weight.index_select(0, idx),
-                target.index_select(0, idx),
-            )
+        def fetch(rows):
+            def take(t):
+                return t[rows] if isinstance(rows, slice) else t.index_select(0, rows)
+
+            return [take(x) for x in inputs], None if weight is None else take(weight), take(
+                target)
 
         return IndexedBatches(fetch, indices, batch_size, shuffle, device)
     get_batch = getattr(dataset, "get_batch", None)
     if callable(get_batch) and not getattr(dataset, "switch_state", None):
-        return IndexedBatches(
-            lambda idx: _batch_to(unpack_item(get_batch(idx)), device, dtype),
-            indices, batch_size, shuffle, device, index_device="cpu",
-        )
+        def fetch_batch(rows):
+            if isinstance(rows, slice):
+                rows = torch.arange(rows.start, rows.stop)
+            return _batch_to(unpack_item(get_batch(rows)), device, dtype)
+
+        return IndexedBatches(fetch_batch, indices, batch_size, shuffle, device,
+                              index_device="cpu")
     return LoaderBatches(dataset, indices, batch_size, shuffle, device, n_workers, dtype)
 

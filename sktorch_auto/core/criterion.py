@@ -171,7 +171,12 @@ class MixedCriterion:
         n = pred.shape[0]
         out = pred.reshape(n, -1)
         flags, mean, std, _, _ = self._constants(out)
-        result = torch.where(flags, torch.addcmul(mean, out, std), torch.sigmoid(out))
+        if self.regression_flags.all():
+            result = torch.addcmul(mean, out, std)
+        elif not self.regression_flags.any():
+            result = torch.sigmoid(out)
+        else:
+            result = torch.where(flags, torch.addcmul(mean, out, std), torch.sigmoid(out))
         return result.reshape(pred.shape)
 
     def state(self):

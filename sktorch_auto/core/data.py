@@ -1,15 +1,24 @@
 """``ArrayDataset``: in-memory arrays as a dataset the trainer batches fast."""
 
+import warnings
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 
-def _tensor(array, dtype=None):
+def as_tensor(array, dtype=None):
+    """A tensor sharing memory with ``array`` where possible (no copy of the data).
+
+    Read-only arrays (memory maps, some pandas frames) are shared too: the trainer
+    never writes into its data, so torch's warning about them does not apply.
+    """
     if isinstance(array, torch.Tensor):
         return array if dtype is None else array.to(dtype)
-    array = np.asarray(array)
-    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    array = np.ascontiguousarray(array)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        tensor = torch.from_numpy(array)
     return tensor if dtype is None else tensor.to(dtype)
 
 
@@ -42,9 +51,9 @@ class ArrayDataset(Dataset):
 
     def __init__(self, inputs, target, weight=None, regression_flags=None, scale=None):
         self.multi_input = isinstance(inputs, (list, tuple))
-        self.inputs = [_tensor(x) for x in (inputs if self.multi_input else [inputs])]
-        self.target = _tensor(target)
-        self.weight = None if weight is None else _tensor(weight)
+        self.inputs = [as_tensor(x) for x in (inputs if self.multi_input else [inputs])]
+        self.target = as_tensor(target)
+        self.weight = None if weight is None else as_tensor(weight)
         n = len(self.target)
         for name, tensor in [("input", x) for x in self.inputs] + [("weight", self.weight)]:
             if tensor is not None and len(tensor) != n:

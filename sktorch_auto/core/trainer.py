@@ -337,12 +337,16 @@ def apply_net(net, criterion, dataset, batch_size=EVAL_BATCH_SIZE, device="cpu",
     net.eval()
     batches = make_batches(dataset, np.arange(len(dataset)), batch_size, False, device,
                            dtype=input_dtype(net))
-    postproc = getattr(criterion, "postproc", None) or (lambda output: output)
     outputs = [
-        postproc(net(*inputs)).cpu()
+        net(*inputs).cpu()
         for inputs, _, _ in tqdm(batches, desc="predict", disable=not verbose, leave=False)
     ]
-    return torch.cat(outputs).numpy() if outputs else np.empty((0,))
+    if not outputs:
+        return np.empty((0,))
+    # One post-processing of all outputs: per batch, its kernel launches add up.
+    postproc = getattr(criterion, "postproc", None)
+    output = torch.cat(outputs)
+    return (postproc(output) if postproc is not None else output).numpy()
 
 
 class RawInputs(torch.utils.data.Dataset):

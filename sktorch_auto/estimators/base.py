@@ -5,6 +5,7 @@ in-memory dataset and a criterion, run :class:`~sktorch_auto.PytorchTrainer`, an
 expose scikit-learn's API. Subclasses only say how targets are encoded and decoded.
 """
 
+import contextlib
 import copy
 import inspect
 import os
@@ -14,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, _fit_context
-from sklearn.utils import check_random_state
+from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
@@ -26,7 +27,7 @@ from ..core.checkpoint import (
     save_checkpoint,
 )
 from ..core.criterion import criterion_from_state, criterion_state
-from ..core.data import ArrayDataset
+from ..core.data import ArrayDataset, as_tensor
 from ..core.device import resolve_device
 from ..core.trainer import PytorchTrainer, RawInputs, apply_net
 from .datasets import CSRDataset
@@ -34,6 +35,25 @@ from .nets import ACTIVATIONS, build_mlp
 
 #: Parameters that are kept out of saved files (callables are recorded separately).
 _NOT_SAVED = ("net_builder", "criterion")
+
+
+#: Below this many floating-point operations per training step (forward and backward
+#: of the built-in MLP), a second intra-op thread costs more in synchronisation than it
+#: saves: such fits run on one thread (measured in benchmarks/bench_fit.py).
+SMALL_STEP_FLOPS = 5e7
+
+
+@contextlib.contextmanager
+def torch_threads(n):
+    """Run the block with ``n`` torch intra-op threads, then restore the previous number."""
+    previous = torch.get_num_threads()
+    if n != previous:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if n != previous:
+            torch.set_num_threads(previous)
 
 
 def auto_batch_size(n_samples):
@@ -62,6 +82,16 @@ def _to_plain(value):
     if isinstance(value, (list, tuple)):
         return [_to_plain(v) for v in value]
     return value
+
+
+def _check_finite(X):
+    """scikit-learn's finiteness check of ``X``, with the usual first pass done by torch.
+
+    Like scikit-learn, a finite sum proves every value finite; torch sums on all
+    intra-op threads, which matters when predicting on millions of rows.
+    """
+    if sp.issparse(X) or not torch.isfinite(as_tensor(X).sum()):
+        assert_all_finite(X.data if sp.issparse(X) else X, input_name="X")
 
 
 class BaseTorchEstimator(BaseEstimator):
@@ -177,12 +207,12 @@ class BaseTorchEstimator(BaseEstimator):
     def _dataset(X, Y=None, weight=None):
         """In-memory dataset of float32 rows; sparse X is densified a batch at a time."""
         if Y is not None:
-            Y = torch.as_tensor(np.asarray(Y, dtype=np.float32))
+            Y = as_tensor(np.asarray(Y, dtype=np.float32))
         if weight is not None:
-            weight = torch.as_tensor(np.asarray(weight, dtype=np.float32))
+            weight = as_tensor(np.asarray(weight, dtype=np.float32))
         if sp.issparse(X):
             return CSRDataset(X, Y, weight)
-        X = torch.as_tensor(np.asarray(X, dtype=np.float32))
+        X = as_tensor(np.asarray(X, dtype=np.float32))
         if Y is None:
             return RawInputs(X)
         return ArrayDataset(X, Y, weight)
@@ -227,24 +257,39 @@ class BaseTorchEstimator(BaseEstimator):
         device = resolve_device(self.device)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         cuda = [device.index or 0] if device.type == "cuda" else []
+        batch_size = auto_batch_size(X.shape[0]) if self.batch_size == "auto" else self.batch_size
         with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(seed)
             net = self.net_ if warm else self._build_net(X.shape[1], Y.shape[1])
             trainer = PytorchTrainer(lambda: net, [], device)
-            trainer.train(
-                dataset, name=None if self.checkpoint is None else os.fspath(self.checkpoint),
-                batch_size=(auto_batch_size(X.shape[0]) if self.batch_size == "auto"
-                            else self.batch_size),
-                criterion=criterion, n_epochs=self.n_epochs, train_prop=self.train_prop,
-                learning_rate=self.learning_rate, n_workers=self.n_workers,
-                verbose=bool(self.verbose), repeat_train=self.repeat_train,
-                n_best_nets=self.n_best_nets, with_restarts=self.with_restarts,
-                split_seed=seed, stratify=stratify,
-            )
+            with torch_threads(self._fit_threads(net, batch_size, device)):
+                trainer.train(dataset, **self._train_args(batch_size, criterion),
+                              split_seed=seed, stratify=stratify)
         for key, value in fitted.items():  # only now: a failed fit changes nothing
             setattr(self, key, value)
         self._set_fitted(trainer, device)
         return self
+
+    def _train_args(self, batch_size, criterion):
+        """The trainer core's arguments from the estimator's parameters."""
+        return dict(
+            name=None if self.checkpoint is None else os.fspath(self.checkpoint),
+            batch_size=batch_size, criterion=criterion, n_epochs=self.n_epochs,
+            train_prop=self.train_prop, learning_rate=self.learning_rate,
+            n_workers=self.n_workers, verbose=bool(self.verbose),
+            repeat_train=self.repeat_train, n_best_nets=self.n_best_nets,
+            with_restarts=self.with_restarts,
+        )
+
+    def _fit_threads(self, net, batch_size, device):
+        """Intra-op threads for fit: at most torch's current number (which follows the
+        limits joblib and threadpoolctl set), one for the built-in MLP's small steps."""
+        threads = torch.get_num_threads()
+        if self.net_builder is None and device.type == "cpu":
+            n_params = sum(p.numel() for p in net.parameters())
+            if 6 * batch_size * n_params < SMALL_STEP_FLOPS:
+                threads = 1
+        return threads
 
     def _check_warm_start(self, fitted, criterion):
         """Refuse a warm start on targets of another shape or type than the fitted ones."""
@@ -277,7 +322,8 @@ class BaseTorchEstimator(BaseEstimator):
         """Post-processed network outputs for ``X``, shape (n_samples, n_outputs)."""
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
-                          dtype=(np.float64, np.float32))
+                          dtype=(np.float64, np.float32), ensure_all_finite=False)
+        _check_finite(X)
         dataset = self._dataset(X, np.zeros((X.shape[0], 0)) if sp.issparse(X) else None)
         out = apply_net(self.net_, self.criterion_, dataset, device=self.device_)
         return out.reshape(X.shape[0], -1)
