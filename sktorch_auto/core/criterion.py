@@ -11,6 +11,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .batches import in_memory_tensors
+
 #: S27/S28: how many samples the flags and the scale are inferred from.
 N_INFERENCE_SAMPLES = 1000
 
@@ -36,8 +38,11 @@ def sample_targets(dataset, n=N_INFERENCE_SAMPLES):
     n = min(n, len(dataset))
     if n == 0:
         raise ValueError("Cannot infer the criterion's settings from an empty dataset.")
+    tensors = in_memory_tensors(dataset)
     get_batch = getattr(dataset, "get_batch", None)
-    if get_batch is not None:
+    if tensors is not None:
+        target = _as_numpy(tensors[-1][:n])
+    elif get_batch is not None:
         target = _as_numpy(get_batch(torch.arange(n))[-1])
     else:
         target = np.stack([_as_numpy(_item_target(dataset[i])) for i in range(n)])

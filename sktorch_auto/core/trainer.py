@@ -137,7 +137,8 @@ class PytorchTrainer:
     def train(self, dataset, name="pytorch_model", batch_size=16, criterion="auto",
               n_epochs=50, train_prop=0.9, learning_rate=1e-3, n_workers=0, verbose=True,
               epoch_hook=None, repeat_train=1, repeat_valid=1, n_best_nets=1,
-              with_restarts=True, shuffle=True, *, split_seed=None, stratify=None):
+              with_restarts=True, shuffle=True, *, split_seed=None, stratify=None, amp=False,
+              compile=False):
         """Train the network on ``dataset`` (S3-S15); return ``self``.
 
         Parameters
@@ -175,6 +176,12 @@ class PytorchTrainer:
             Seed of the split; the default gives the same split for a dataset every time.
         stratify : array-like, optional
             Labels whose proportions the validation part keeps.
+        amp : bool, default=False
+            Automatic mixed precision: float16 with gradient scaling on CUDA, bfloat16 on
+            the CPU. Faster on recent GPUs; the loss is still computed in float32.
+        compile : bool or str, default=False
+            Run the network through ``torch.compile`` (a string names its backend). Pays
+            off for long trainings on a GPU; compiling takes seconds to minutes.
 
         Returns
         -------
@@ -194,11 +201,12 @@ class PytorchTrainer:
         valid_size = EVAL_BATCH_SIZE if cache.get("tensors") is not None else batch_size
         valid_batches = make_batches(dataset, valid_idx, max(batch_size, valid_size), False,
                                      self.device, n_workers, cache, dtype=input_dtype(self.net))
-        run = _Run(self, name, n_epochs, learning_rate, with_restarts, n_best_nets, verbose)
+        run = _Run(self, name, n_epochs, learning_rate, with_restarts, n_best_nets, verbose,
+                   amp, compile)
         try:
             for epoch in range(1, n_epochs + 1):
-                train_loss = self._epoch_pass(train_batches, repeat_train, run, epoch)
-                valid_loss = self._epoch_pass(valid_batches, repeat_valid, None, epoch)
+                train_loss = self._epoch_pass(train_batches, repeat_train, run, epoch, True)
+                valid_loss = self._epoch_pass(valid_batches, repeat_valid, run, epoch, False)
                 stop = run.end_epoch(epoch, train_loss, valid_loss)
                 if epoch_hook is not None and run.stop_reason != "diverged":
                     epoch_hook(self)
@@ -211,19 +219,17 @@ class PytorchTrainer:
         run.finish()
         return self
 
-    def _epoch_pass(self, batches, repeats, run, epoch):
-        """Mean loss over ``repeats`` passes; trains when ``run`` is given, else validates."""
-        training = run is not None
+    def _epoch_pass(self, batches, repeats, run, epoch, training):
+        """Mean loss over ``repeats`` passes over ``batches``; trains when ``training``."""
         self.net.train(training)
         total = torch.zeros((), dtype=torch.float64, device=self.device)
         count = 0
-        context = torch.enable_grad() if training else torch.inference_mode()
-        with context:
+        with torch.enable_grad() if training else torch.inference_mode():
             for _ in range(repeats):
                 bar = tqdm(batches, desc=f"epoch {epoch} {'train' if training else 'valid'}",
-                           leave=False, disable=not run.verbose if training else True)
+                           leave=False, disable=not (run.verbose and training))
                 for inputs, weight, target in bar:
-                    output = self.net(*inputs)
+                    output = run.forward(inputs)
                     if output.shape != target.shape:
                         raise ValueError(
                             f"The network's output has shape {tuple(output.shape)} but the "
@@ -231,9 +237,7 @@ class PytorchTrainer:
                         )
                     loss = self.criterion(output, target, weight, unscaled=not training)
                     if training:
-                        run.optimizer.zero_grad(set_to_none=True)
-                        loss.backward()
-                        run.optimizer.step()
+                        run.step(loss)
                     n = len(target)
                     total.add_(loss.detach(), alpha=n)  # stays on the device: no sync
                     count += n
@@ -370,12 +374,25 @@ class RawInputs(torch.utils.data.Dataset):
         return self.inputs, None, self.target
 
 
+def _grad_scaler():
+    scaler = getattr(torch.amp, "GradScaler", None)  # torch >= 2.3
+    return scaler("cuda") if scaler is not None else torch.cuda.amp.GradScaler()
+
+
 class _Run:
     """State of one training run: policy, optimizer, kept versions, files, report."""
 
     def __init__(self, trainer, name, n_epochs, learning_rate, with_restarts, n_best_nets,
-                 verbose):
+                 verbose, amp=False, compile=False):
         self.trainer = trainer
+        device = trainer.device
+        self.net = trainer.net
+        if compile:
+            self.net = torch.compile(trainer.net, **(
+                {"backend": compile} if isinstance(compile, str) else {}))
+        self.amp = amp
+        self.amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+        self.scaler = _grad_scaler() if amp and device.type == "cuda" else None
         self.name = name
         self.n_epochs = n_epochs
         self.verbose = verbose
@@ -386,6 +403,25 @@ class _Run:
         self.stop_reason = "n_epochs"
         self.started = time.perf_counter()
         trainer.history = []
+
+    def forward(self, inputs):
+        """The network's output for a batch (in float32 under mixed precision)."""
+        if not self.amp:
+            return self.net(*inputs)
+        with torch.autocast(self.trainer.device.type, dtype=self.amp_dtype):
+            output = self.net(*inputs)
+        return output.float()
+
+    def step(self, loss):
+        """One optimizer step on ``loss`` (scaled against float16 underflow on CUDA)."""
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is None:
+            loss.backward()
+            self.optimizer.step()
+            return
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
 
     def end_epoch(self, epoch, train_loss, valid_loss):
         """Act on the policy's decision for this epoch; return whether to stop."""

@@ -40,7 +40,7 @@ _NOT_SAVED = ("net_builder", "criterion")
 #: Below this many floating-point operations per training step (forward and backward
 #: of the built-in MLP), a second intra-op thread costs more in synchronisation than it
 #: saves: such fits run on one thread (measured in benchmarks/bench_fit.py).
-SMALL_STEP_FLOPS = 5e7
+SMALL_STEP_FLOPS = 2e7
 
 
 @contextlib.contextmanager
@@ -117,6 +117,8 @@ class BaseTorchEstimator(BaseEstimator):
         "warm_start": ["boolean"],
         "n_workers": [Interval(Integral, 0, None, closed="left")],
         "checkpoint": [str, os.PathLike, None],
+        "amp": ["boolean"],
+        "compile": ["boolean", str],
     }
 
     def __init__(self, net_builder=None, net_builder_kwargs=None, *,
@@ -124,7 +126,7 @@ class BaseTorchEstimator(BaseEstimator):
                  batch_size="auto", learning_rate=1e-3, train_prop=0.9, n_best_nets=1,
                  with_restarts=True, repeat_train=1, criterion="auto", device="auto",
                  verbose=False, random_state=None, warm_start=False, n_workers=0,
-                 checkpoint=None):
+                 checkpoint=None, amp=False, compile=False):
         self.net_builder = net_builder
         self.net_builder_kwargs = net_builder_kwargs
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -144,6 +146,8 @@ class BaseTorchEstimator(BaseEstimator):
         self.warm_start = warm_start
         self.n_workers = n_workers
         self.checkpoint = checkpoint
+        self.amp = amp
+        self.compile = compile
 
     # ------------------------------------------------------------------ params
     def set_params(self, **params):
@@ -278,7 +282,7 @@ class BaseTorchEstimator(BaseEstimator):
             train_prop=self.train_prop, learning_rate=self.learning_rate,
             n_workers=self.n_workers, verbose=bool(self.verbose),
             repeat_train=self.repeat_train, n_best_nets=self.n_best_nets,
-            with_restarts=self.with_restarts,
+            with_restarts=self.with_restarts, amp=self.amp, compile=self.compile,
         )
 
     def _fit_threads(self, net, batch_size, device):

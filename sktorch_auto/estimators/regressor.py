@@ -60,6 +60,11 @@ class TorchRegressor(RegressorMixin, BaseTorchEstimator):
     checkpoint : str or path-like, default=None
         If given, the trainer's files ``{checkpoint}.pt`` (and ``_avg.pt``) are written;
         by default nothing is written to disk.
+    amp : bool, default=False
+        Automatic mixed precision (float16 on CUDA, bfloat16 on the CPU); off by default.
+    compile : bool or str, default=False
+        Compile the network with ``torch.compile`` (a string names the backend); pays
+        off for long GPU trainings only, as compiling takes a while.
 
     Attributes
     ----------
