@@ -143,13 +143,25 @@ class LoaderBatches:
             yield _batch_to(unpack_item(batch), self.device, self.dtype)
 
 
+def check_finite(tensors):
+    """Raise ValueError if a floating tensor of ``(inputs, weight, target)`` has NaN/inf."""
+    inputs, weight, target = tensors
+    named = [(f"input {i}" if len(inputs) > 1 else "input", x) for i, x in enumerate(inputs)]
+    for name, t in named + [("weight", weight), ("target", target)]:
+        # A finite sum proves every value finite; only then is the exact test needed.
+        if t is not None and t.is_floating_point() and t.numel() and not (
+                torch.isfinite(t.sum()) or torch.isfinite(t).all()):
+            raise ValueError(f"The dataset's {name} contains NaN or infinity.")
+
+
 def make_batches(dataset, indices, batch_size, shuffle, device, n_workers=0, cache=None,
-                 dtype=None):
+                 dtype=None, finite=True):
     """The fastest batch source that the dataset allows (see the module docstring).
 
     ``cache`` is a dict shared between the training and validation sources of one
     run, so that in-memory tensors go to the device only once. Floating inputs are
-    cast to ``dtype`` (the network's) when given.
+    cast to ``dtype`` (the network's) when given. In-memory data is checked for NaN and
+    infinity unless ``finite=False`` (the caller checked it already).
     """
     device = torch.device(device)
     cache = {} if cache is None else cache
@@ -157,6 +169,8 @@ def make_batches(dataset, indices, batch_size, shuffle, device, n_workers=0, cac
         tensors = in_memory_tensors(dataset)
         if tensors is not None:
             tensors = _batch_to(tensors, device, dtype)
+            if finite:
+                check_finite(tensors)
         cache["tensors"] = tensors
     tensors = cache["tensors"]
     if tensors is not None:

@@ -335,12 +335,16 @@ def input_dtype(net):
 
 
 @torch.inference_mode()
-def apply_net(net, criterion, dataset, batch_size=EVAL_BATCH_SIZE, device="cpu", verbose=False):
-    """Post-processed network outputs for every item of ``dataset``, as a numpy array."""
+def apply_net(net, criterion, dataset, batch_size=EVAL_BATCH_SIZE, device="cpu", verbose=False,
+              finite=True):
+    """Post-processed network outputs for every item of ``dataset``, as a numpy array.
+
+    In-memory inputs with NaN or infinity raise ValueError unless ``finite=False``.
+    """
     _check_int("batch_size", batch_size, 1)
     net.eval()
     batches = make_batches(dataset, np.arange(len(dataset)), batch_size, False, device,
-                           dtype=input_dtype(net))
+                           dtype=input_dtype(net), finite=finite)
     outputs = [
         net(*inputs).cpu()
         for inputs, _, _ in tqdm(batches, desc="predict", disable=not verbose, leave=False)
@@ -486,7 +490,7 @@ class _Run:
             trainer.averaged_epochs = []
             if self.stop_reason == "diverged":
                 raise ValueError("The loss was not finite from the first epoch: no usable "
-                                 "network. Lower the learning rate or check the data.")
+                                 "network. Lower the learning rate or check the data for NaN or infinity.")
             warnings.warn("Training ended before any epoch was validated; the network is "
                           "left as it is.", RuntimeWarning, stacklevel=3)
             return

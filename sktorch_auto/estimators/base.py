@@ -329,7 +329,7 @@ class BaseTorchEstimator(BaseEstimator):
                           dtype=(np.float64, np.float32), ensure_all_finite=False)
         _check_finite(X)
         dataset = self._dataset(X, np.zeros((X.shape[0], 0)) if sp.issparse(X) else None)
-        out = apply_net(self.net_, self.criterion_, dataset, device=self.device_)
+        out = apply_net(self.net_, self.criterion_, dataset, device=self.device_, finite=False)
         return out.reshape(X.shape[0], -1)
 
     # -------------------------------------------------------------- persistence
