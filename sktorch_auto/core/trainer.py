@@ -490,7 +490,8 @@ class _Run:
             trainer.averaged_epochs = []
             if self.stop_reason == "diverged":
                 raise ValueError("The loss was not finite from the first epoch: no usable "
-                                 "network. Lower the learning rate or check the data for NaN or infinity.")
+                                 "network. Lower the learning rate, or check the data for "
+                                 "NaN or infinity.")
             warnings.warn("Training ended before any epoch was validated; the network is "
                           "left as it is.", RuntimeWarning, stacklevel=3)
             return
