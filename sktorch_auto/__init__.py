@@ -15,7 +15,9 @@ from .core import (
     set_seed,
 )
 
-_ESTIMATORS = ("TorchClassifier", "TorchRegressor", "build_mlp")
+_ESTIMATORS = (
+    "TorchClassifier", "TorchRegressor", "build_mlp", "load_estimator", "load_metadata",
+)
 
 
 def __getattr__(name):
@@ -37,6 +39,8 @@ __all__ = [
     "TorchRegressor",
     "__version__",
     "build_mlp",
+    "load_estimator",
+    "load_metadata",
     "register_builder",
     "set_seed",
 ]

@@ -110,6 +110,8 @@ class PytorchTrainer:
         Epochs whose versions were averaged (empty without averaging).
     stop_reason : str or None
         'n_epochs', 'early_stopping', 'stop_file', 'interrupted' or 'diverged'.
+    train_indices, valid_indices : ndarray of int
+        Rows of the dataset used for training and for validation in the last training.
 
     Examples
     --------
@@ -132,6 +134,7 @@ class PytorchTrainer:
         self.history = []
         self.best_epoch = self.best_loss = self.stop_reason = None
         self.averaged_epochs = []
+        self.train_indices = self.valid_indices = None
 
     # ------------------------------------------------------------------ training
     def train(self, dataset, name="pytorch_model", batch_size=16, criterion="auto",
@@ -195,6 +198,7 @@ class PytorchTrainer:
         train_idx, valid_idx = train_valid_split(
             len(dataset), train_prop, shuffle, seed=split_seed, stratify=stratify
         )
+        self.train_indices, self.valid_indices = train_idx, valid_idx
         cache = {}
         train_batches = make_batches(dataset, train_idx, batch_size, True, self.device,
                                      n_workers, cache, dtype=input_dtype(self.net))

@@ -3,6 +3,14 @@
 from .base import BaseTorchEstimator
 from .classifier import TorchClassifier
 from .nets import build_mlp
+from .persistence import load_estimator, load_metadata
 from .regressor import TorchRegressor
 
-__all__ = ["BaseTorchEstimator", "TorchClassifier", "TorchRegressor", "build_mlp"]
+__all__ = [
+    "BaseTorchEstimator",
+    "TorchClassifier",
+    "TorchRegressor",
+    "build_mlp",
+    "load_estimator",
+    "load_metadata",
+]

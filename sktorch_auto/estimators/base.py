@@ -6,9 +6,9 @@ expose scikit-learn's API. Subclasses only say how targets are encoded and decod
 """
 
 import contextlib
-import copy
 import inspect
 import os
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -19,23 +19,15 @@ from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ..core.checkpoint import (
-    builder_record,
-    is_plain,
-    load_checkpoint,
-    resolve_builder,
-    save_checkpoint,
-)
-from ..core.criterion import criterion_from_state, criterion_state
+from ..core.criterion import criterion_state
 from ..core.data import ArrayDataset, as_tensor
 from ..core.device import resolve_device
+from ..core.split import train_valid_split
 from ..core.trainer import PytorchTrainer, RawInputs, apply_net
 from .datasets import CSRDataset
-from .nets import ACTIVATIONS, build_mlp
-
-#: Parameters that are kept out of saved files (callables are recorded separately).
-_NOT_SAVED = ("net_builder", "criterion")
-
+from .nets import ACTIVATIONS, InputScaled, build_mlp
+from .persistence import PersistenceMixin
+from .scaling import input_statistics
 
 #: Below this many floating-point operations per training step (forward and backward
 #: of the built-in MLP), a second intra-op thread costs more in synchronisation than it
@@ -69,21 +61,6 @@ def _accepts(func, name):
     return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
-def _to_plain(value):
-    """numpy scalars and arrays, paths and devices as plain Python data, for saved files."""
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (os.PathLike, torch.device)):
-        return os.fspath(value) if isinstance(value, os.PathLike) else str(value)
-    if isinstance(value, dict):
-        return {_to_plain(k): _to_plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_to_plain(v) for v in value]
-    return value
-
-
 def _check_finite(X):
     """scikit-learn's finiteness check of ``X``, with the usual first pass done by torch.
 
@@ -94,7 +71,7 @@ def _check_finite(X):
         assert_all_finite(X.data if sp.issparse(X) else X, input_name="X")
 
 
-class BaseTorchEstimator(BaseEstimator):
+class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
     """Base of :class:`TorchRegressor` and :class:`TorchClassifier`; not for direct use."""
 
     _parameter_constraints: dict = {
@@ -119,6 +96,7 @@ class BaseTorchEstimator(BaseEstimator):
         "checkpoint": [str, os.PathLike, None],
         "amp": ["boolean"],
         "compile": ["boolean", str],
+        "standardize": ["boolean"],
     }
 
     def __init__(self, net_builder=None, net_builder_kwargs=None, *,
@@ -126,7 +104,7 @@ class BaseTorchEstimator(BaseEstimator):
                  batch_size="auto", learning_rate=1e-3, train_prop=0.9, n_best_nets=1,
                  with_restarts=True, repeat_train=1, criterion="auto", device="auto",
                  verbose=False, random_state=None, warm_start=False, n_workers=0,
-                 checkpoint=None, amp=False, compile=False):
+                 checkpoint=None, amp=False, compile=False, standardize=True):
         self.net_builder = net_builder
         self.net_builder_kwargs = net_builder_kwargs
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -148,6 +126,7 @@ class BaseTorchEstimator(BaseEstimator):
         self.checkpoint = checkpoint
         self.amp = amp
         self.compile = compile
+        self.standardize = standardize
 
     # ------------------------------------------------------------------ params
     def set_params(self, **params):
@@ -193,6 +172,10 @@ class BaseTorchEstimator(BaseEstimator):
         return tuple(int(s) for s in sizes)
 
     def _build_net(self, n_features, n_outputs):
+        net = self._build_inner_net(n_features, n_outputs)
+        return InputScaled(n_features, net) if self.standardize else net
+
+    def _build_inner_net(self, n_features, n_outputs):
         if self.net_builder is None:
             return build_mlp(n_features, n_outputs, self._check_hidden_layer_sizes(),
                              self.activation, self.dropout)
@@ -265,6 +248,8 @@ class BaseTorchEstimator(BaseEstimator):
         with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(seed)
             net = self.net_ if warm else self._build_net(X.shape[1], Y.shape[1])
+            if self.standardize and not warm:
+                self._set_input_scale(net, X, sample_weight, seed, stratify)
             trainer = PytorchTrainer(lambda: net, [], device)
             with torch_threads(self._fit_threads(net, batch_size, device)):
                 trainer.train(dataset, **self._train_args(batch_size, criterion),
@@ -272,7 +257,19 @@ class BaseTorchEstimator(BaseEstimator):
         for key, value in fitted.items():  # only now: a failed fit changes nothing
             setattr(self, key, value)
         self._set_fitted(trainer, device)
+        valid = trainer.valid_indices
+        with warnings.catch_warnings():  # e.g. R^2 of a single validation sample
+            warnings.simplefilter("ignore")
+            self.validation_score_ = float(self.score(X[valid], y[valid]))
         return self
+
+    def _set_input_scale(self, net, X, sample_weight, seed, stratify):
+        """Standardise the inputs with statistics of the rows the trainer will train on."""
+        train_rows, _ = train_valid_split(X.shape[0], self.train_prop, True, seed=seed,
+                                          stratify=stratify)
+        mean, scale = input_statistics(X, train_rows, sample_weight)
+        net.mean.copy_(torch.as_tensor(mean, dtype=net.mean.dtype))
+        net.scale.copy_(torch.as_tensor(scale, dtype=net.scale.dtype))
 
     def _train_args(self, batch_size, criterion):
         """The trainer core's arguments from the estimator's parameters."""
@@ -307,9 +304,6 @@ class BaseTorchEstimator(BaseEstimator):
                              "(regression/binary columns, multiclass or multilabel); "
                              "fit with warm_start=False.")
 
-    def _net_outputs(self):
-        return self.n_outputs_
-
     def _set_fitted(self, trainer, device):
         self.net_ = trainer.net
         self.criterion_ = trainer.criterion
@@ -331,106 +325,3 @@ class BaseTorchEstimator(BaseEstimator):
         dataset = self._dataset(X, np.zeros((X.shape[0], 0)) if sp.issparse(X) else None)
         out = apply_net(self.net_, self.criterion_, dataset, device=self.device_, finite=False)
         return out.reshape(X.shape[0], -1)
-
-    # -------------------------------------------------------------- persistence
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        if "net_" in state:  # pickle on the CPU, so that a CUDA fit unpickles anywhere
-            state["net_"] = copy.deepcopy(self.net_).cpu()
-            state["device_"] = str(self.device_)
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        if "net_" in state:
-            device = torch.device(state["device_"])
-            if device.type == "cuda" and not torch.cuda.is_available():
-                device = torch.device("cpu")
-            self.device_ = device
-            self.net_ = self.net_.to(device)
-
-    def _fitted_state(self):
-        """The fitted attributes other than the network, as plain data."""
-        return {
-            "n_features_in_": self.n_features_in_,
-            "feature_names_in_": getattr(self, "feature_names_in_", None),
-            "history_": self.history_, "n_iter_": self.n_iter_,
-            "best_epoch_": self.best_epoch_, "best_loss_": self.best_loss_,
-            "averaged_epochs_": self.averaged_epochs_, "stop_reason_": self.stop_reason_,
-            "n_outputs_": self.n_outputs_,
-        }
-
-    def save(self, path):
-        """Save the fitted estimator to ``path`` in the safe format.
-
-        The file holds the weights and plain data only (no pickle), written atomically
-        with a checksum. Load it with the class's :meth:`load`.
-        """
-        check_is_fitted(self)
-        params = {k: _to_plain(v) for k, v in self.get_params(deep=False).items()
-                  if k not in _NOT_SAVED}
-        if isinstance(self.random_state, np.random.RandomState):
-            params["random_state"] = None  # a generator's state only mattered for fit
-        if self.criterion != "auto":
-            raise ValueError("save() supports criterion='auto' only; pickle the estimator "
-                             "(joblib.dump) to keep a custom criterion.")
-        unsaved = [k for k, v in params.items() if not is_plain(v)]
-        if unsaved:
-            raise ValueError(f"save() stores parameters as plain data, and {unsaved} are not "
-                             "(numbers, strings, lists and dicts of them); pickle the "
-                             "estimator (joblib.dump) instead.")
-        fitted = _to_plain(self._fitted_state())
-        builder = None
-        if self.net_builder is not None:  # an unnamed builder must be passed to load()
-            builder = builder_record(self.net_builder, []) or {"unnamed": True}
-        save_checkpoint(path, {
-            "estimator": type(self).__name__,
-            "params": params,
-            "builder": builder,
-            "fitted": fitted,
-            "criterion": criterion_state(self.criterion_),
-            "state_dict": {k: v.detach().cpu() for k, v in self.net_.state_dict().items()},
-        })
-
-    @classmethod
-    def load(cls, path, device=None, *, net_builder=None, trust_builder=False):
-        """Load an estimator written by :meth:`save`.
-
-        Parameters
-        ----------
-        path : str or path-like
-        device : str, optional
-            Where to put the network; by default the estimator's ``device`` parameter.
-        net_builder : callable, optional
-            The network builder, when the estimator was fitted with one of your own.
-        trust_builder : bool, default=False
-            Import and call the builder the file names (only for files you trust).
-        """
-        content = load_checkpoint(path)
-        if content.get("estimator") != cls.__name__:
-            raise ValueError(f"{os.fspath(path)!r} holds a {content.get('estimator')}, "
-                             f"not a {cls.__name__}.")
-        params = dict(content["params"])
-        record = content.get("builder")
-        if record is not None or net_builder is not None:
-            params["net_builder"] = resolve_builder(
-                record if record and "module" in record else None, net_builder,
-                trust_builder, source=os.fspath(path))
-        if isinstance(params.get("hidden_layer_sizes"), list):
-            params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
-        estimator = cls(**params)
-        estimator._restore_fitted(content["fitted"])
-        net = estimator._build_net(estimator.n_features_in_, estimator._net_outputs())
-        net.load_state_dict(content["state_dict"])
-        estimator.device_ = resolve_device(params.get("device") if device is None else device)
-        estimator.net_ = net.to(estimator.device_)
-        estimator.criterion_ = criterion_from_state(content.get("criterion"))
-        return estimator
-
-    def _restore_fitted(self, fitted):
-        for key, value in fitted.items():
-            if key == "feature_names_in_":
-                if value is not None:
-                    self.feature_names_in_ = np.asarray(value, dtype=object)
-            else:
-                setattr(self, key, value)

@@ -32,7 +32,8 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
     ----------
     net_builder, net_builder_kwargs, hidden_layer_sizes, activation, dropout, n_epochs, \
 batch_size, learning_rate, train_prop, n_best_nets, with_restarts, repeat_train, criterion, \
-device, verbose, random_state, warm_start, n_workers, checkpoint, amp, compile
+device, verbose, random_state, warm_start, n_workers, checkpoint, amp, compile, \
+standardize
         As in :class:`~sktorch_auto.TorchRegressor`.
     class_weight : None, 'balanced' or dict, default=None
         Weights of the classes, applied through per-output weights (multiplied with
@@ -48,6 +49,8 @@ device, verbose, random_state, warm_start, n_workers, checkpoint, amp, compile
     net_, criterion_, n_features_in_, feature_names_in_, history_, n_iter_, best_epoch_, \
 best_loss_, averaged_epochs_, stop_reason_, device_
         As in :class:`~sktorch_auto.TorchRegressor`.
+    validation_score_ : float
+        :meth:`score` (accuracy) of the fitted network on the internal validation part.
 
     Examples
     --------
@@ -70,7 +73,8 @@ best_loss_, averaged_epochs_, stop_reason_, device_
                  batch_size="auto", learning_rate=1e-3, train_prop=0.9, n_best_nets=1,
                  with_restarts=True, repeat_train=1, criterion="auto", device="auto",
                  verbose=False, random_state=None, warm_start=False, n_workers=0,
-                 checkpoint=None, amp=False, compile=False, class_weight=None):
+                 checkpoint=None, amp=False, compile=False, standardize=True,
+                 class_weight=None):
         super().__init__(
             net_builder, net_builder_kwargs, hidden_layer_sizes=hidden_layer_sizes,
             activation=activation, dropout=dropout, n_epochs=n_epochs, batch_size=batch_size,
@@ -78,6 +82,7 @@ best_loss_, averaged_epochs_, stop_reason_, device_
             with_restarts=with_restarts, repeat_train=repeat_train, criterion=criterion,
             device=device, verbose=verbose, random_state=random_state, warm_start=warm_start,
             n_workers=n_workers, checkpoint=checkpoint, amp=amp, compile=compile,
+            standardize=standardize,
         )
         self.class_weight = class_weight
 

@@ -40,3 +40,25 @@ def build_mlp(n_features_in, n_outputs, hidden_layer_sizes=(64, 64), activation=
         width = size
     layers.append(nn.Linear(width, n_outputs, dtype=dtype))
     return nn.Sequential(*layers)
+
+
+class InputScaled(nn.Module):
+    """A network whose input is standardised first: ``net((x - mean) / scale)``.
+
+    ``mean`` and ``scale`` are buffers, so they travel with the weights in every file.
+
+    Parameters
+    ----------
+    n_features : int
+    net : torch.nn.Module
+        The network that receives the standardised input.
+    """
+
+    def __init__(self, n_features, net):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(n_features))
+        self.register_buffer("scale", torch.ones(n_features))
+        self.net = net
+
+    def forward(self, x):
+        return self.net((x - self.mean) / self.scale)

@@ -65,11 +65,17 @@ class TorchRegressor(RegressorMixin, BaseTorchEstimator):
     compile : bool or str, default=False
         Compile the network with ``torch.compile`` (a string names the backend); pays
         off for long GPU trainings only, as compiling takes a while.
+    standardize : bool, default=True
+        Standardise each input feature with the mean and standard deviation of the
+        training part (the network's first step, stored with its weights), so raw units
+        and large offsets need no scaler. ``net_`` is then an ``InputScaled`` module
+        whose ``net`` attribute is the network proper.
 
     Attributes
     ----------
     net_ : torch.nn.Module
-        The fitted network (the averaged or best version).
+        The fitted network (the averaged or best version), behind the input
+        standardisation when ``standardize=True``.
     criterion_ : MixedCriterion
         The criterion, holding the target flags and scale.
     n_outputs_ : int
@@ -91,6 +97,8 @@ class TorchRegressor(RegressorMixin, BaseTorchEstimator):
         Epochs whose versions were averaged.
     stop_reason_ : str
         Why training ended.
+    validation_score_ : float
+        :meth:`score` (R^2) of the fitted network on the internal validation part.
     device_ : torch.device
         Where the network lives.
 

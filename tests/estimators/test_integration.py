@@ -102,7 +102,7 @@ def test_grid_search_over_user_builder_argument():
     width = search.best_params_["net_builder_kwargs__width"]
     best = search.best_estimator_
     assert best.net_builder_kwargs == {"width": width}
-    assert best.net_[0].out_features == width
+    assert best.net_.net[0].out_features == width
     # The searched estimator itself is untouched.
     assert est.net_builder_kwargs == {"width": 8}
 
@@ -114,4 +114,4 @@ def test_grid_search_over_user_builder_argument_inside_pipeline():
     search = GridSearchCV(pipe, grid, cv=2).fit(X, y)
     _check_search(search, grid, X)
     width = search.best_params_["torchregressor__net_builder_kwargs__width"]
-    assert search.best_estimator_[-1].net_[0].out_features == width
+    assert search.best_estimator_[-1].net_.net[0].out_features == width

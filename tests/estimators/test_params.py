@@ -86,7 +86,7 @@ def test_nested_builder_argument_reaches_the_network():
     X, y = _data()
     est = TorchRegressor(make_net, {"width": 8}, **FAST).set_params(net_builder_kwargs__width=16)
     est.fit(X, y)
-    assert est.net_[0].out_features == 16
+    assert est.net_.net[0].out_features == 16
 
 
 def test_set_params_rejects_unknown_parameter():
@@ -102,7 +102,7 @@ def _fixed_net():
 def test_builder_without_size_arguments_works():
     X, y = _data()
     est = TorchRegressor(_fixed_net, **FAST).fit(X, y)
-    assert est.net_[0].in_features == 3
+    assert est.net_.net[0].in_features == 3
     assert est.predict(X).shape == (len(X),)
     assert np.all(np.isfinite(est.predict(X)))
 

@@ -160,7 +160,7 @@ def test_user_builder_load_with_builder_works(tmp_path):
     loaded = TorchRegressor.load(tmp_path / "user.skt", net_builder=make_net)
     assert loaded.net_builder is make_net
     assert loaded.net_builder_kwargs == {"width": 5}
-    assert loaded.net_[0].out_features == 5
+    assert loaded.net_.net[0].out_features == 5
     assert np.array_equal(loaded.predict(X), reg.predict(X))
 
 

@@ -61,7 +61,7 @@ def test_integer_weights_match_repeated_rows_statistically(kind, hidden):
     )
 
     def make(seed):
-        return cls(hidden_layer_sizes=hidden, n_epochs=100, learning_rate=0.1, batch_size=16,
+        return cls(hidden_layer_sizes=hidden, n_epochs=200, learning_rate=0.1, batch_size=16,
                    device="cpu", random_state=seed)
 
     weighted = _predictions(make, X, y, weight, X_test, method, 0)

@@ -1,0 +1,93 @@
+"""Built-in input standardisation (standardize=True): raw units need no scaler."""
+
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from sktorch_auto import TorchClassifier, TorchRegressor
+from sktorch_auto.core.split import train_valid_split
+from sktorch_auto.estimators.nets import InputScaled
+from sktorch_auto.estimators.scaling import input_statistics
+
+
+def _raw_units(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    Z = rng.normal(size=(n, 3))
+    X = Z * [1e4, 1e-3, 1.0] + [5e6, -2.0, 300.0]  # wild units and offsets
+    return X, Z @ [1.0, -2.0, 0.5] * 100 + 1000
+
+
+def _seed_of(random_state):
+    return int(np.random.RandomState(random_state).randint(np.iinfo(np.int32).max))
+
+
+def test_raw_units_and_offsets_fit_well_without_a_scaler():
+    X, y = _raw_units()
+    reg = TorchRegressor(n_epochs=60, learning_rate=1e-2, device="cpu", random_state=0)
+    assert reg.fit(X, y).score(X, y) > 0.95
+    off = TorchRegressor(n_epochs=60, learning_rate=1e-2, device="cpu", random_state=0,
+                         standardize=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        try:  # the same network on raw inputs fails: it diverges or fits badly
+            assert off.fit(X, y).score(X, y) < 0.5
+        except ValueError as exc:
+            assert "not finite" in str(exc)
+
+
+def test_statistics_come_from_the_training_rows_only():
+    X, y = _raw_units()
+    reg = TorchRegressor(n_epochs=2, device="cpu", random_state=3).fit(X, y)
+    train, valid = train_valid_split(len(X), 0.9, True, seed=_seed_of(3))
+    assert isinstance(reg.net_, InputScaled)
+    np.testing.assert_allclose(reg.net_.mean.numpy(), X[train].mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(reg.net_.scale.numpy(), X[train].std(axis=0), rtol=1e-5)
+    assert not np.allclose(reg.net_.mean.numpy(), X.mean(axis=0), rtol=1e-9)
+
+
+def test_weighted_statistics_count_weights_like_repeated_rows():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 2)) * 3 + 1
+    weight = rng.integers(0, 4, size=50)
+    rows = np.arange(50)
+    mean, scale = input_statistics(X, rows, weight)
+    repeated = X.repeat(weight, axis=0)
+    np.testing.assert_allclose(mean, repeated.mean(axis=0))
+    np.testing.assert_allclose(scale, repeated.std(axis=0))
+
+
+def test_sparse_statistics_match_dense_ones_in_small_chunks(monkeypatch):
+    monkeypatch.setattr("sktorch_auto.estimators.scaling.CHUNK_ELEMENTS", 64)
+    rng = np.random.default_rng(1)
+    X = sp.random(200, 30, density=0.1, format="csr", random_state=1) * 5
+    rows = rng.choice(200, size=150, replace=False)
+    dense = input_statistics(X.toarray(), rows)
+    sparse = input_statistics(X, rows)
+    np.testing.assert_allclose(sparse[0], dense[0])
+    np.testing.assert_allclose(sparse[1], dense[1])
+
+
+def test_constant_feature_is_centred_not_divided_by_zero():
+    X, y = _raw_units(n=100)
+    X[:, 1] = 7.0
+    reg = TorchRegressor(n_epochs=3, device="cpu", random_state=0).fit(X, y)
+    assert reg.net_.scale[1].item() == 1.0
+    assert np.isfinite(reg.predict(X)).all()
+
+
+def test_standardize_false_keeps_the_bare_network():
+    X, y = _raw_units(n=60)
+    clf = TorchClassifier(n_epochs=2, device="cpu", random_state=0, standardize=False)
+    clf.fit(X, y > 1000)
+    assert isinstance(clf.net_, torch.nn.Sequential)
+
+
+def test_scaling_travels_with_the_saved_weights(tmp_path):
+    X, y = _raw_units(n=80)
+    reg = TorchRegressor(n_epochs=3, device="cpu", random_state=0).fit(X, y)
+    reg.save(tmp_path / "m.skt")
+    loaded = TorchRegressor.load(tmp_path / "m.skt")
+    assert torch.equal(loaded.net_.mean, reg.net_.mean)
+    np.testing.assert_array_equal(loaded.predict(X), reg.predict(X))
