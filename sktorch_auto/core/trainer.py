@@ -100,7 +100,9 @@ class PytorchTrainer:
         The criterion of the last training or of the loaded file.
     history : list of dict
         One entry per epoch of the last training: ``epoch``, ``train_loss`` (the
-        scaled training objective), ``valid_loss`` (unscaled), ``learning_rate``,
+        scaled training objective), ``valid_loss`` (unscaled: the quality measure that
+        early stopping and the best versions go by), ``valid_objective`` (the scaled
+        loss on the validation part, comparable with ``train_loss``), ``learning_rate``,
         ``new_best``, ``decay``, ``restart``, ``seconds``.
     best_epoch : int or None
         Epoch (1-based) of the lowest validation loss.
@@ -210,8 +212,9 @@ class PytorchTrainer:
         try:
             for epoch in range(1, n_epochs + 1):
                 train_loss = self._epoch_pass(train_batches, repeat_train, run, epoch, True)
-                valid_loss = self._epoch_pass(valid_batches, repeat_valid, run, epoch, False)
-                stop = run.end_epoch(epoch, train_loss, valid_loss)
+                valid_loss, valid_objective = self._epoch_pass(valid_batches, repeat_valid,
+                                                               run, epoch, False)
+                stop = run.end_epoch(epoch, train_loss, valid_loss, valid_objective)
                 if epoch_hook is not None and run.stop_reason != "diverged":
                     epoch_hook(self)
                 if run.stop_file_found() or stop:
@@ -224,9 +227,14 @@ class PytorchTrainer:
         return self
 
     def _epoch_pass(self, batches, repeats, run, epoch, training):
-        """Mean loss over ``repeats`` passes over ``batches``; trains when ``training``."""
+        """Mean losses over ``repeats`` passes over ``batches``; trains when ``training``.
+
+        Returns the scaled loss (the training objective) and, when validating, the
+        unscaled one (the quality measure) too.
+        """
         self.net.train(training)
         total = torch.zeros((), dtype=torch.float64, device=self.device)
+        total_scaled = torch.zeros((), dtype=torch.float64, device=self.device)
         count = 0
         with torch.enable_grad() if training else torch.inference_mode():
             for _ in range(repeats):
@@ -239,13 +247,19 @@ class PytorchTrainer:
                             f"The network's output has shape {tuple(output.shape)} but the "
                             f"target has shape {tuple(target.shape)}; they must be equal (S21)."
                         )
-                    loss = self.criterion(output, target, weight, unscaled=not training)
+                    loss = self.criterion(output, target, weight)
+                    n = len(target)
                     if training:
                         run.step(loss)
-                    n = len(target)
+                    else:
+                        total_scaled.add_(loss, alpha=n)
+                        loss = self.criterion(output, target, weight, unscaled=True)
                     total.add_(loss.detach(), alpha=n)  # stays on the device: no sync
                     count += n
-        return total.item() / max(count, 1)
+        count = max(count, 1)
+        if training:
+            return total.item() / count
+        return total.item() / count, total_scaled.item() / count
 
     # ---------------------------------------------------------------- persistence
     def _checkpoint_content(self, state_dict, **meta):
@@ -431,7 +445,7 @@ class _Run:
         self.scaler.step(self.optimizer)
         self.scaler.update()
 
-    def end_epoch(self, epoch, train_loss, valid_loss):
+    def end_epoch(self, epoch, train_loss, valid_loss, valid_objective=None):
         """Act on the policy's decision for this epoch; return whether to stop."""
         trainer = self.trainer
         decision = self.policy.update(valid_loss)
@@ -450,6 +464,7 @@ class _Run:
             self.optimizer.set_learning_rate(decision.learning_rate)
         trainer.history.append({
             "epoch": epoch, "train_loss": train_loss, "valid_loss": valid_loss,
+            "valid_objective": valid_objective,
             "learning_rate": decision.learning_rate, "new_best": decision.new_best,
             "decay": decision.decay, "restart": decision.restart,
             "seconds": time.perf_counter() - self.started,

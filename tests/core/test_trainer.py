@@ -488,9 +488,13 @@ def test_s26_training_uses_the_scaled_loss_and_stopping_the_unscaled_one():
     training_calls = [c for c in criterion.calls if c[1]]
     validation_calls = [c for c in criterion.calls if not c[1]]
     assert training_calls and all(not unscaled for unscaled, _ in training_calls)
-    assert validation_calls and all(unscaled for unscaled, _ in validation_calls)
+    # Validation computes the unscaled loss (the quality measure) and the scaled one
+    # (the objective, comparable with the training loss), once each per batch.
+    assert sorted(unscaled for unscaled, _ in validation_calls) == (
+        [False] * (len(validation_calls) // 2) + [True] * (len(validation_calls) // 2))
     assert [h["valid_loss"] for h in trainer.history] == [3.0, 2.0, 2.0, 2.0, 2.0]
     assert all(h["train_loss"] not in (2.0, 3.0) for h in trainer.history)
+    assert all(h["valid_objective"] not in (2.0, 3.0) for h in trainer.history)
 
 
 def test_s26_criterion_class_is_built_with_the_dataset():

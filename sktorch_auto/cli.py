@@ -1,0 +1,241 @@
+"""The command line: ``sktorch-auto demo | fit | predict | info`` (also ``python -m sktorch_auto``).
+
+Errors in what the user gave (files, columns, options) are one line on stderr and exit
+status 2, never a traceback.
+"""
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+from .tabular import TableError, is_numeric, numeric_matrix, read_table, write_table
+
+TASKS = ("auto", "regression", "classification", "mixed")
+
+
+class UsageError(ValueError):
+    """A problem with what the user asked for, reported in one line."""
+
+
+# ----------------------------------------------------------------------------- tasks
+def _is_binary(column):
+    values = np.unique(np.asarray(column, dtype=np.float64))
+    return len(values) <= 2 and np.isin(values, [0, 1]).all()
+
+
+def choose_task(columns, targets, task="auto"):
+    """The task for these target columns: regression, classification or mixed.
+
+    One non-numeric or two-valued target is classification; numeric targets are
+    regression, and several targets of which some are 0/1 are the mixed task. Integer
+    class labels need ``--task classification``.
+    """
+    numeric = [is_numeric(columns[t]) for t in targets]
+    if task != "auto":
+        if task != "classification" and not all(numeric):
+            raise UsageError(f"{task} needs numeric targets; "
+                             f"{targets[numeric.index(False)]!r} is not")
+        if task == "classification" and len(targets) > 1 and not all(
+                n and _is_binary(columns[t]) for n, t in zip(numeric, targets)):
+            raise UsageError("classification with several targets needs 0/1 columns "
+                             "(multilabel)")
+        return task
+    if len(targets) == 1:
+        column = columns[targets[0]]
+        if not numeric[0] or len(np.unique(column)) <= 2:
+            return "classification"
+        return "regression"
+    if not all(numeric):
+        raise UsageError("several targets must all be numeric (the mixed task); "
+                         f"{targets[numeric.index(False)]!r} is not")
+    return "mixed" if any(_is_binary(columns[t]) for t in targets) else "regression"
+
+
+def _estimator(task, args, verbose):
+    from .estimators import TorchClassifier, TorchRegressor
+
+    cls = TorchClassifier if task == "classification" else TorchRegressor
+    params = dict(n_epochs=args.epochs, learning_rate=args.lr, random_state=args.seed,
+                  device=args.device, verbose=verbose)
+    if args.batch_size is not None:
+        params["batch_size"] = args.batch_size
+    if args.hidden is not None:
+        params["hidden_layer_sizes"] = tuple(args.hidden)
+    return cls(**params)
+
+
+def _targets(columns, targets, task):
+    if task == "classification" and len(targets) == 1:
+        return np.asarray(columns[targets[0]])
+    y = numeric_matrix(columns, targets, "target")
+    return y.ravel() if len(targets) == 1 else y
+
+
+def _plot(estimator, path):
+    try:
+        from .plotting import TrainingCurveDisplay
+    except ImportError as exc:  # matplotlib missing
+        raise UsageError(f"--plot needs matplotlib ({exc}); pip install matplotlib") from exc
+    import matplotlib
+
+    matplotlib.use("Agg")
+    display = TrainingCurveDisplay.from_estimator(estimator)
+    display.figure_.savefig(path, dpi=100, bbox_inches="tight")
+    print(f"learning curve written to {path}")
+
+
+def _report(estimator, task):
+    metric = "accuracy" if task == "classification" else "R^2"
+    print(f"{estimator.n_iter_} epochs (best {estimator.best_epoch_}, stopped by "
+          f"{estimator.stop_reason_}); validation {metric} {estimator.validation_score_:.4f}")
+
+
+# -------------------------------------------------------------------------- commands
+def cmd_fit(args):
+    columns = read_table(args.csv)
+    targets = list(dict.fromkeys(args.target))
+    missing = [t for t in targets if t not in columns]
+    if missing:
+        raise UsageError(f"target column(s) not in {args.csv}: {', '.join(missing)} "
+                         f"(columns: {', '.join(columns)})")
+    features = [c for c in columns if c not in targets]
+    if not features:
+        raise UsageError("no feature columns left besides the targets")
+    X = numeric_matrix(columns, features, "feature")
+    task = choose_task(columns, targets, args.task)
+    y = _targets(columns, targets, task)
+    print(f"task: {task}; {X.shape[0]} rows, {len(features)} features, "
+          f"target(s): {', '.join(targets)}")
+    estimator = _estimator(task, args, verbose=not args.quiet).fit(X, y)
+    _report(estimator, task)
+    estimator.save(args.out, metadata={"task": task, "features": features,
+                                       "targets": targets, "source": os.fspath(args.csv)})
+    print(f"model written to {args.out}")
+    if args.plot:
+        _plot(estimator, args.plot)
+
+
+def _load(path):
+    from .estimators import load_estimator, load_metadata
+
+    try:
+        return load_estimator(path), load_metadata(path)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def cmd_predict(args):
+    estimator, meta = _load(args.model)
+    columns = read_table(args.csv)
+    X = numeric_matrix(columns, meta.get("features", []), "feature")
+    targets = meta.get("targets", ["prediction"])
+    if args.proba:
+        if not hasattr(estimator, "predict_proba"):
+            raise UsageError("--proba needs a classification model")
+        proba = estimator.predict_proba(X)
+        out = {f"proba_{c}": proba[:, i] for i, c in enumerate(estimator.classes_)}
+    else:
+        pred = estimator.predict(X).reshape(X.shape[0], -1)
+        out = {name: pred[:, i] for i, name in enumerate(targets)}
+    write_table(args.out, out)
+    print(f"{X.shape[0]} predictions written to {args.out}")
+
+
+def cmd_info(args):
+    estimator, meta = _load(args.model)
+    task = meta.get("task", type(estimator).__name__)
+    metric = "accuracy" if task == "classification" else "R^2"
+    print(f"model: {type(estimator).__name__} ({task})")
+    print(f"features ({estimator.n_features_in_}): {', '.join(meta.get('features', []))}")
+    print(f"targets: {', '.join(meta.get('targets', []))}")
+    if hasattr(estimator, "classes_") and task == "classification":
+        print(f"classes: {', '.join(map(str, estimator.classes_))}")
+    print(f"epochs: {estimator.n_iter_} (best {estimator.best_epoch_}, stopped by "
+          f"{estimator.stop_reason_})")
+    print(f"validation {metric}: {estimator.validation_score_:.4f}")
+
+
+def cmd_demo(args):
+    from sklearn.datasets import load_diabetes
+    from sklearn.dummy import DummyRegressor
+    from sklearn.model_selection import train_test_split
+
+    from .estimators import TorchRegressor
+
+    X, y = load_diabetes(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+    print(f"demo: diabetes progression (scikit-learn's bundled data), {len(X_train)} rows "
+          f"to train on, {len(X_test)} held out")
+    model = TorchRegressor(random_state=0, device=args.device, verbose=True)
+    model.fit(X_train, y_train)
+    _report(model, "regression")
+    baseline = DummyRegressor().fit(X_train, y_train)
+    print(f"held-out R^2: sktorch_auto {model.score(X_test, y_test):.3f}, "
+          f"baseline (predict the mean) {baseline.score(X_test, y_test):.3f}")
+    if args.plot:
+        try:
+            _plot(model, args.plot)
+        except UsageError as exc:
+            print(f"(no learning curve: {exc})")
+
+
+# ---------------------------------------------------------------------------- parser
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="sktorch-auto",
+        description="Train PyTorch networks on tables with all the automation.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="train on a bundled dataset and compare with a baseline")
+    demo.add_argument("--plot", default="sktorch_auto_demo_curve.png",
+                      help="learning-curve PNG (needs matplotlib; '' for none)")
+    demo.add_argument("--device", default="auto")
+    demo.set_defaults(func=cmd_demo)
+
+    fit = sub.add_parser("fit", help="train on a CSV file and save the model")
+    fit.add_argument("csv")
+    fit.add_argument("--target", action="append", required=True,
+                     help="target column (repeat for several)")
+    fit.add_argument("--out", required=True, help="model file to write")
+    fit.add_argument("--task", choices=TASKS, default="auto")
+    fit.add_argument("--epochs", type=int, default=100)
+    fit.add_argument("--batch-size", type=int, default=None)
+    fit.add_argument("--lr", type=float, default=1e-3)
+    fit.add_argument("--hidden", type=int, nargs="+", default=None,
+                     help="hidden layer sizes, e.g. --hidden 64 64")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--device", default="auto")
+    fit.add_argument("--plot", default=None, help="write the learning curve to this PNG")
+    fit.add_argument("--quiet", action="store_true", help="no progress bars")
+    fit.set_defaults(func=cmd_fit)
+
+    predict = sub.add_parser("predict", help="apply a saved model to a CSV file")
+    predict.add_argument("model")
+    predict.add_argument("csv")
+    predict.add_argument("--out", required=True, help="CSV file to write")
+    predict.add_argument("--proba", action="store_true", help="class probabilities")
+    predict.set_defaults(func=cmd_predict)
+
+    info = sub.add_parser("info", help="describe a saved model")
+    info.add_argument("model")
+    info.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv=None):
+    """Run the command line; return the exit status (0, or 2 for a usage error)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except (UsageError, TableError, ValueError, TypeError, OSError) as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"sktorch-auto {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

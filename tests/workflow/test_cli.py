@@ -1,0 +1,160 @@
+"""The command line, run as a user runs it: a subprocess (issue 6)."""
+
+import csv
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from sktorch_auto.cli import choose_task, main
+from sktorch_auto.tabular import read_table
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def run(*args, cwd):
+    env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run([sys.executable, "-m", "sktorch_auto", *map(str, args)], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
+def write_csv(path, columns):
+    names = list(columns)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(names)
+        writer.writerows(zip(*(columns[n] for n in names)))
+    return path
+
+
+def table(n=150, seed=0):
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    return {
+        "a": a.round(4), "b": b.round(4),
+        "price": (1000 + 50 * a - 30 * b).round(2),
+        "sold": (a + b > 0).astype(int),
+        "kind": np.where(a > 0, "big", "small"),
+    }
+
+
+def test_demo_trains_reports_a_baseline_and_writes_the_curve(tmp_path):
+    result = run("demo", "--device", "cpu", "--plot", "curve.png", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "baseline" in result.stdout and "held-out R^2" in result.stdout
+    assert "epoch" in result.stderr + result.stdout  # progress is shown
+    assert (tmp_path / "curve.png").stat().st_size > 1000
+
+
+def test_fit_predict_info_round_trip_for_a_regression(tmp_path):
+    data = table()
+    write_csv(tmp_path / "train.csv", {k: data[k] for k in ("a", "b", "price")})
+    fit = run("fit", "train.csv", "--target", "price", "--out", "m.skt", "--epochs", "30",
+              "--quiet", "--seed", "1", cwd=tmp_path)
+    assert fit.returncode == 0, fit.stderr
+    assert "task: regression" in fit.stdout and "validation R^2" in fit.stdout
+    pred = run("predict", "m.skt", "train.csv", "--out", "pred.csv", cwd=tmp_path)
+    assert pred.returncode == 0, pred.stderr
+    out = read_table(tmp_path / "pred.csv")
+    assert list(out) == ["price"] and len(out["price"]) == 150
+    assert np.corrcoef(out["price"], data["price"])[0, 1] > 0.9
+    info = run("info", "m.skt", cwd=tmp_path)
+    assert info.returncode == 0, info.stderr
+    for expected in ("TorchRegressor", "regression", "a, b", "price", "epochs",
+                     "validation R^2"):
+        assert expected in info.stdout
+
+
+def test_string_target_is_classification_with_probabilities(tmp_path):
+    data = table()
+    write_csv(tmp_path / "d.csv", {k: data[k] for k in ("a", "b", "kind")})
+    fit = run("fit", "d.csv", "--target", "kind", "--out", "c.skt", "--epochs", "30",
+              "--quiet", cwd=tmp_path)
+    assert fit.returncode == 0, fit.stderr
+    assert "task: classification" in fit.stdout
+    proba = run("predict", "c.skt", "d.csv", "--out", "p.csv", "--proba", cwd=tmp_path)
+    assert proba.returncode == 0, proba.stderr
+    out = read_table(tmp_path / "p.csv")
+    assert list(out) == ["proba_big", "proba_small"]
+    np.testing.assert_allclose(out["proba_big"] + out["proba_small"], 1.0, atol=1e-6)
+    labels = run("predict", "c.skt", "d.csv", "--out", "l.csv", cwd=tmp_path)
+    assert set(read_table(tmp_path / "l.csv")["kind"]) <= {"big", "small"}
+
+
+def test_two_targets_with_a_binary_one_are_the_mixed_task(tmp_path):
+    data = table()
+    write_csv(tmp_path / "d.csv", {k: data[k] for k in ("a", "b", "price", "sold")})
+    fit = run("fit", "d.csv", "--target", "price", "--target", "sold", "--out", "m.skt",
+              "--epochs", "20", "--hidden", "16", "--batch-size", "32", "--lr", "0.01",
+              "--quiet", "--plot", "curve.png", cwd=tmp_path)
+    assert fit.returncode == 0, fit.stderr
+    assert "task: mixed" in fit.stdout
+    assert (tmp_path / "curve.png").exists()
+    run("predict", "m.skt", "d.csv", "--out", "p.csv", cwd=tmp_path)
+    out = read_table(tmp_path / "p.csv")
+    assert list(out) == ["price", "sold"]
+    assert ((out["sold"] >= 0) & (out["sold"] <= 1)).all()
+    assert np.abs(out["price"] - 1000).mean() < 200  # original units
+
+
+@pytest.mark.parametrize("make_args, message", [
+    (lambda p: ["fit", "missing.csv", "--target", "y", "--out", "m.skt"], "cannot read"),
+    (lambda p: ["fit", "d.csv", "--target", "nope", "--out", "m.skt"], "nope"),
+    (lambda p: ["fit", "d.csv", "--target", "price", "--out", "m.skt"], "kind"),
+    (lambda p: ["fit", "d.csv", "--target", "kind", "--out", "m.skt", "--epochs", "0"],
+     "n_epochs"),
+    (lambda p: ["predict", "d.csv", "d.csv", "--out", "x.csv"], "d.csv"),
+    (lambda p: ["info", "nothing.skt"], "cannot read"),
+])
+def test_bad_input_is_one_line_and_exit_status_2(tmp_path, make_args, message):
+    data = table(n=40)
+    write_csv(tmp_path / "d.csv", data)  # 'kind' is a non-numeric feature for 'price'
+    result = run(*make_args(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert message in lines[0]
+
+
+def test_proba_of_a_regression_model_is_refused(tmp_path):
+    data = table(n=60)
+    write_csv(tmp_path / "d.csv", {k: data[k] for k in ("a", "b", "price")})
+    run("fit", "d.csv", "--target", "price", "--out", "m.skt", "--epochs", "2", "--quiet",
+        cwd=tmp_path)
+    result = run("predict", "m.skt", "d.csv", "--out", "p.csv", "--proba", cwd=tmp_path)
+    assert result.returncode == 2 and "classification" in result.stderr
+
+
+def test_missing_feature_column_at_predict_is_named(tmp_path, capsys):
+    data = table(n=60)
+    write_csv(tmp_path / "d.csv", {k: data[k] for k in ("a", "b", "price")})
+    assert main(["fit", str(tmp_path / "d.csv"), "--target", "price", "--out",
+                 str(tmp_path / "m.skt"), "--epochs", "2", "--quiet"]) == 0
+    write_csv(tmp_path / "other.csv", {"a": data["a"]})
+    assert main(["predict", str(tmp_path / "m.skt"), str(tmp_path / "other.csv"),
+                 "--out", str(tmp_path / "p.csv")]) == 2
+    assert "b" in capsys.readouterr().err
+
+
+def test_csv_is_read_without_pandas(tmp_path, monkeypatch):
+    write_csv(tmp_path / "d.csv", {"x": [1.5, 2.0], "label": ["u", "v"]})
+    with_pandas = read_table(tmp_path / "d.csv")
+    monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas now fails
+    without = read_table(tmp_path / "d.csv")
+    assert list(without) == ["x", "label"]
+    np.testing.assert_array_equal(without["x"], with_pandas["x"])
+    assert without["label"].tolist() == ["u", "v"]
+
+
+def test_task_choice_from_the_target_columns():
+    cols = {"r": np.array([0.5, 1.5, 2.5]), "b": np.array([0, 1, 1]),
+            "s": np.array(["x", "y", "x"], dtype=object), "i": np.array([1, 2, 3])}
+    assert choose_task(cols, ["r"]) == "regression"
+    assert choose_task(cols, ["b"]) == "classification"
+    assert choose_task(cols, ["s"]) == "classification"
+    assert choose_task(cols, ["i"]) == "regression"
+    assert choose_task(cols, ["i"], "classification") == "classification"
+    assert choose_task(cols, ["r", "b"]) == "mixed"
+    assert choose_task(cols, ["r", "i"]) == "regression"
