@@ -117,15 +117,21 @@ def load_checkpoint(path, map_location="cpu"):
             f"or holding objects other than weights and plain data): {exc}"
         ) from exc
     if not isinstance(record, dict) or record.get("format") != FORMAT:
-        raise ValueError(f"{path!r} is not an sktorch_auto checkpoint.")
-    if record.get("version", 0) > VERSION:
+        raise ValueError(f"{path!r} is not an sktorch_auto checkpoint (or it is corrupted).")
+    version = record.get("version", 0)
+    if isinstance(version, int) and version > VERSION:
         raise ValueError(
             f"{path!r} was written by a newer sktorch_auto (format version "
-            f"{record['version']}); upgrade to read it."
+            f"{version}); upgrade to read it."
         )
-    if _digest(record["content"]) != record.get("checksum"):
+    content = record.get("content")
+    try:
+        intact = isinstance(content, dict) and _digest(content) == record.get("checksum")
+    except Exception:  # noqa: BLE001 - a damaged tensor can fail in many ways
+        intact = False
+    if not intact:
         raise ValueError(f"{path!r} is corrupted: its checksum does not match its content.")
-    return record["content"]
+    return content
 
 
 def builder_record(net_builder, net_builder_args):

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .batches import in_memory_tensors
+from .batches import in_memory_tensors, unpack_item
 
 #: S27/S28: how many samples the flags and the scale are inferred from.
 N_INFERENCE_SAMPLES = 1000
@@ -24,13 +24,12 @@ def _as_numpy(value):
 
 
 def _item_target(item):
-    if not isinstance(item, (tuple, list)) or len(item) not in (2, 3):
-        raise ValueError(
-            "A dataset item must be a tuple (input, target) or (input, weight, target); got "
-            f"{type(item).__name__}. If a collate_fn builds batches from other items, declare "
-            "the dataset's regression_flags and scale (or pass a criterion)."
-        )
-    return item[-1]
+    try:
+        return unpack_item(item)[2]
+    except ValueError as exc:
+        raise ValueError(f"{exc} If a collate_fn builds batches from other items, declare "
+                         "the dataset's regression_flags and scale (or pass a "
+                         "criterion).") from exc
 
 
 def sample_targets(dataset, n=N_INFERENCE_SAMPLES):

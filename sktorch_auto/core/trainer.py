@@ -372,6 +372,10 @@ def apply_net(net, criterion, dataset, batch_size=EVAL_BATCH_SIZE, device="cpu",
     # One post-processing of all outputs: per batch, its kernel launches add up.
     postproc = getattr(criterion, "postproc", None)
     output = torch.cat(outputs)
+    if output.is_floating_point() and not torch.isfinite(output).all():
+        warnings.warn("Some predictions are NaN or infinite: check the inputs for NaN, "
+                      "infinity or values the network's dtype cannot hold.", RuntimeWarning,
+                      stacklevel=3)
     return (postproc(output) if postproc is not None else output).numpy()
 
 
@@ -423,6 +427,7 @@ class _Run:
         self.best = BestVersions(n_best_nets)
         self.n_best_nets = n_best_nets
         self.stop_reason = "n_epochs"
+        self.saved_epoch = None  # epoch of the version in {name}.pt
         self.started = time.perf_counter()
         trainer.history = []
 
@@ -454,14 +459,8 @@ class _Run:
             warnings.warn(f"The validation loss became {valid_loss} at epoch {epoch}: "
                           "training stopped.", RuntimeWarning, stacklevel=4)
             return True
-        self.best.offer(valid_loss, epoch, lambda: _snapshot(trainer.net))
-        if decision.new_best and self.name is not None:
-            save_checkpoint(f"{self.name}.pt", trainer._checkpoint_content(
-                self.best.best[2], epoch=epoch, valid_loss=valid_loss))
-        if decision.restart:
-            self.optimizer = make_optimizer(trainer.net.parameters(), decision.learning_rate)
-        else:
-            self.optimizer.set_learning_rate(decision.learning_rate)
+        # The history first and the file last: a Ctrl-C in between leaves them agreeing
+        # (finish() writes a best version whose file was cut short).
         trainer.history.append({
             "epoch": epoch, "train_loss": train_loss, "valid_loss": valid_loss,
             "valid_objective": valid_objective,
@@ -469,10 +468,25 @@ class _Run:
             "decay": decision.decay, "restart": decision.restart,
             "seconds": time.perf_counter() - self.started,
         })
+        self.best.offer(valid_loss, epoch, lambda: _snapshot(trainer.net))
+        if decision.new_best:
+            self._save_best()
+        if decision.restart:
+            self.optimizer = make_optimizer(trainer.net.parameters(), decision.learning_rate)
+        else:
+            self.optimizer.set_learning_rate(decision.learning_rate)
         self._report(trainer.history[-1])
         if decision.stop:
             self.stop_reason = "early_stopping"
         return decision.stop
+
+    def _save_best(self):
+        """S12: write the best version to ``{name}.pt`` (nothing when name is None)."""
+        loss, epoch, state = self.best.best
+        if self.name is not None and self.saved_epoch != epoch:
+            save_checkpoint(f"{self.name}.pt", self.trainer._checkpoint_content(
+                state, epoch=epoch, valid_loss=loss))
+            self.saved_epoch = epoch
 
     def stop_file_found(self):
         """S14: ``stop_{name}`` in the working directory stops training; it is removed."""
@@ -515,6 +529,7 @@ class _Run:
                           "left as it is.", RuntimeWarning, stacklevel=3)
             return
         trainer.best_loss, trainer.best_epoch = best[0], best[1]
+        self._save_best()  # in case an interruption cut the last write short
         chosen = self.best.for_averaging() if self.n_best_nets > 1 else [best]
         trainer.averaged_epochs = sorted(e[1] for e in chosen) if self.n_best_nets > 1 else []
         state = average_states([e[2] for e in chosen])

@@ -61,6 +61,17 @@ def _accepts(func, name):
     return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
+def _as_float32(X):
+    """``X`` as float32, refusing finite float64 values that float32 cannot hold."""
+    if X.dtype == np.float32:
+        return X
+    low, high = torch.aminmax(as_tensor(X)) if X.size else (0.0, 0.0)  # no temporary copy
+    if max(-float(low), float(high)) > np.finfo(np.float32).max:
+        raise ValueError(f"Input X has values beyond the float32 range (+-"
+                         f"{np.finfo(np.float32).max:.3g}), which the network computes in.")
+    return X.astype(np.float32)
+
+
 def _check_finite(X):
     """scikit-learn's finiteness check of ``X``, with the usual first pass done by torch.
 
@@ -199,7 +210,7 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
             weight = as_tensor(np.asarray(weight, dtype=np.float32))
         if sp.issparse(X):
             return CSRDataset(X, Y, weight)
-        X = as_tensor(np.asarray(X, dtype=np.float32))
+        X = as_tensor(_as_float32(X))
         if Y is None:
             return RawInputs(X)
         return ArrayDataset(X, Y, weight)

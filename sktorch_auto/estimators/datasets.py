@@ -21,6 +21,9 @@ class CSRDataset(Dataset):
     """
 
     def __init__(self, X, target, weight=None):
+        if X.dtype != np.float32 and X.nnz and np.abs(X.data).max() > np.finfo(np.float32).max:
+            raise ValueError("Input X has values beyond the float32 range, which the "
+                             "network computes in.")
         self.X = sp.csr_matrix(X, dtype=np.float32)
         self.target = torch.as_tensor(target)
         self.weight = weight

@@ -1,0 +1,181 @@
+"""Out-of-the-box quality: sktorch_auto's defaults against scikit-learn's MLP, gradient
+boosting and a carefully set-up skorch, with 5-fold cross-validation.
+
+Run ``python benchmarks/quality.py`` (``--only diabetes iris`` for some datasets,
+``--folds``, ``--no-skorch``). Regression is scored with R^2, classification with
+accuracy; the table gives the mean over the folds (fixed seeds) and the mean fit time.
+sktorch_auto runs with no arguments and no scaler. Not a test.
+"""
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+from sklearn import datasets
+from sklearn.base import clone
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.multioutput import MultiOutputRegressor
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sktorch_auto import TorchClassifier, TorchRegressor
+
+SEED = 0
+
+
+# --------------------------------------------------------------------------- datasets
+def _raw_units():
+    X, y = datasets.make_friedman1(n_samples=1000, noise=0.5, random_state=SEED)
+    rng = np.random.default_rng(SEED)
+    scales = 10.0 ** rng.integers(-3, 5, size=X.shape[1])
+    offsets = rng.normal(scale=1e5, size=X.shape[1])
+    return X * scales + offsets, y * 1000 + 1e6
+
+
+def _datasets():
+    return {
+        "diabetes": ("regression", lambda: datasets.load_diabetes(return_X_y=True)),
+        "linnerud": ("regression", lambda: datasets.load_linnerud(return_X_y=True)),
+        "friedman1 (nonlinear)": ("regression", lambda: datasets.make_friedman1(
+            n_samples=1000, noise=1.0, random_state=SEED)),
+        "raw units + offsets": ("regression", _raw_units),
+        "breast cancer": ("classification",
+                          lambda: datasets.load_breast_cancer(return_X_y=True)),
+        "wine": ("classification", lambda: datasets.load_wine(return_X_y=True)),
+        "digits": ("classification", lambda: datasets.load_digits(return_X_y=True)),
+        "iris": ("classification", lambda: datasets.load_iris(return_X_y=True)),
+        "noisy multiclass": ("classification", lambda: datasets.make_classification(
+            n_samples=1000, n_features=20, n_informative=8, n_classes=5, flip_y=0.2,
+            random_state=SEED)),
+    }
+
+
+# ----------------------------------------------------------------------------- models
+def _skorch(task, n_outputs):
+    """skorch used carefully: scaled inputs (and targets), 2x64 MLP, Adam, early stopping."""
+    import torch
+    from skorch import NeuralNetClassifier, NeuralNetRegressor
+    from skorch.callbacks import EarlyStopping
+
+    class MLP(torch.nn.Module):
+        def __init__(self, n_in=1, n_out=1):
+            super().__init__()
+            self.body = torch.nn.Sequential(
+                torch.nn.LazyLinear(64), torch.nn.ReLU(), torch.nn.Linear(64, 64),
+                torch.nn.ReLU(), torch.nn.Linear(64, n_out))
+
+        def forward(self, x):
+            return self.body(x.float())
+
+    common = dict(module=MLP, module__n_out=n_outputs, optimizer=torch.optim.Adam, lr=1e-3,
+                  max_epochs=200, batch_size=64, verbose=0,
+                  callbacks=[EarlyStopping(patience=10)])
+    if task == "classification":
+        net = NeuralNetClassifier(criterion=torch.nn.CrossEntropyLoss, **common)
+        return make_pipeline(StandardScaler(), _Float32(), net)
+    net = NeuralNetRegressor(**common)
+    return TransformedTargetRegressor(make_pipeline(StandardScaler(), _Float32(), net),
+                                      transformer=StandardScaler())
+
+
+class _Float32:
+    """Cast inputs to float32 for skorch (a stateless transformer)."""
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return np.asarray(X, dtype=np.float32)
+
+    def get_params(self, deep=True):
+        return {}
+
+    def set_params(self, **params):
+        return self
+
+
+def _models(task, n_outputs, with_skorch):
+    if task == "regression":
+        models = {
+            "sktorch_auto": TorchRegressor(random_state=SEED),
+            "MLP pipeline": make_pipeline(StandardScaler(), MLPRegressor(
+                early_stopping=True, max_iter=500, random_state=SEED)),
+            "HistGradientBoosting": HistGradientBoostingRegressor(random_state=SEED)
+            if n_outputs == 1 else MultiOutputRegressor(
+                HistGradientBoostingRegressor(random_state=SEED)),
+        }
+    else:
+        models = {
+            "sktorch_auto": TorchClassifier(random_state=SEED),
+            "MLP pipeline": make_pipeline(StandardScaler(), MLPClassifier(
+                early_stopping=True, max_iter=500, random_state=SEED)),
+            "HistGradientBoosting": HistGradientBoostingClassifier(random_state=SEED),
+        }
+    if with_skorch:
+        models["skorch (careful)"] = _skorch(task, n_outputs)
+    return models
+
+
+def evaluate(model, X, y, task, folds):
+    splitter = (StratifiedKFold if task == "classification" else KFold)(
+        n_splits=folds, shuffle=True, random_state=SEED)
+    scores, times = [], []
+    for train, test in splitter.split(X, y):
+        est = clone(model) if not hasattr(model, "module") else model
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est.fit(X[train], y[train].astype(np.float32) if "skorch" in type(est).__module__
+                    else y[train])
+            times.append(time.perf_counter() - start)
+            scores.append(est.score(X[test], y[test]))
+    return float(np.mean(scores)), float(np.mean(times))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", default=None)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--no-skorch", action="store_true")
+    args = parser.parse_args()
+    try:
+        import skorch  # noqa: F401
+        with_skorch = not args.no_skorch
+    except ImportError:
+        with_skorch = False
+
+    rows = []
+    for name, (task, load) in _datasets().items():
+        if args.only and not any(o.lower() in name.lower() for o in args.only):
+            continue
+        X, y = load()
+        X = np.asarray(X, dtype=np.float64)
+        n_outputs = 1 if y.ndim == 1 else y.shape[1]
+        results = {}
+        for model_name, model in _models(task, n_outputs, with_skorch).items():
+            try:
+                results[model_name] = evaluate(model, X, y, task, args.folds)
+            except Exception as exc:  # noqa: BLE001 - report and go on
+                results[model_name] = (float("nan"), float("nan"))
+                print(f"  {name} / {model_name} failed: {exc}")
+        rows.append((name, task, results))
+        cells = "  ".join(f"{m} {s:.3f} ({t:.2f}s)" for m, (s, t) in results.items())
+        print(f"{name:24s} {cells}", flush=True)
+
+    names = list(rows[0][2]) if rows else []
+    print("\n| dataset | metric | " + " | ".join(names) + " |")
+    print("|---|---|" + "---|" * len(names))
+    for name, task, results in rows:
+        best = max(s for s, _ in results.values() if not np.isnan(s))
+        cells = [f"{'**' if s == best else ''}{s:.3f}{'**' if s == best else ''} ({t:.1f} s)"
+                 for s, t in results.values()]
+        metric = "R^2" if task == "regression" else "accuracy"
+        print(f"| {name} | {metric} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
