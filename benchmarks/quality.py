@@ -12,6 +12,7 @@ import time
 import warnings
 
 import numpy as np
+import torch
 from sklearn import datasets
 from sklearn.base import clone
 from sklearn.compose import TransformedTargetRegressor
@@ -55,7 +56,7 @@ def _datasets():
 
 
 # ----------------------------------------------------------------------------- models
-def _skorch(task, n_outputs):
+def _skorch(task, n_outputs):  # n_outputs: number of classes for classification
     """skorch used carefully: scaled inputs (and targets), 2x64 MLP, Adam, early stopping."""
     import torch
     from skorch import NeuralNetClassifier, NeuralNetRegressor
@@ -69,7 +70,8 @@ def _skorch(task, n_outputs):
                 torch.nn.ReLU(), torch.nn.Linear(64, n_out))
 
         def forward(self, x):
-            return self.body(x.float())
+            out = self.body(x.float())
+            return out.squeeze(-1) if n_outputs == 1 and task == "regression" else out
 
     common = dict(module=MLP, module__n_out=n_outputs, optimizer=torch.optim.Adam, lr=1e-3,
                   max_epochs=200, batch_size=64, verbose=0,
@@ -125,12 +127,12 @@ def evaluate(model, X, y, task, folds):
         n_splits=folds, shuffle=True, random_state=SEED)
     scores, times = [], []
     for train, test in splitter.split(X, y):
-        est = clone(model) if not hasattr(model, "module") else model
+        est = clone(model)
+        torch.manual_seed(SEED)  # skorch draws its initial weights from the global RNG
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            est.fit(X[train], y[train].astype(np.float32) if "skorch" in type(est).__module__
-                    else y[train])
+            est.fit(X[train], y[train])
             times.append(time.perf_counter() - start)
             scores.append(est.score(X[test], y[test]))
     return float(np.mean(scores)), float(np.mean(times))
@@ -155,6 +157,8 @@ def main():
         X, y = load()
         X = np.asarray(X, dtype=np.float64)
         n_outputs = 1 if y.ndim == 1 else y.shape[1]
+        if task == "classification":
+            n_outputs = len(np.unique(y))
         results = {}
         for model_name, model in _models(task, n_outputs, with_skorch).items():
             try:

@@ -23,6 +23,7 @@ from .checkpoint import (
 )
 from .criterion import build_criterion, criterion_from_state, criterion_state
 from .device import resolve_device
+from .lr_range import find_learning_rate
 from .optim import make_optimizer
 from .policy import BestVersions, TrainingPolicy
 from .split import train_valid_split
@@ -57,8 +58,10 @@ def _check_train_args(batch_size, n_epochs, train_prop, learning_rate, n_workers
         _check_int(name, value, minimum)
     if not isinstance(train_prop, (int, float)) or not 0 < train_prop <= 1:
         raise ValueError(f"train_prop must be a number in (0, 1]; got {train_prop!r}.")
-    if not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
-        raise ValueError(f"learning_rate must be a positive number; got {learning_rate!r}.")
+    if learning_rate != "auto" and (
+            not isinstance(learning_rate, (int, float)) or not learning_rate > 0):
+        raise ValueError(f"learning_rate must be a positive number or 'auto'; got "
+                         f"{learning_rate!r}.")
 
 
 def _snapshot(net):
@@ -114,6 +117,8 @@ class PytorchTrainer:
         'n_epochs', 'early_stopping', 'stop_file', 'interrupted' or 'diverged'.
     train_indices, valid_indices : ndarray of int
         Rows of the dataset used for training and for validation in the last training.
+    learning_rate : float or None
+        Initial learning rate of the last training (the one chosen, with 'auto').
 
     Examples
     --------
@@ -137,6 +142,7 @@ class PytorchTrainer:
         self.best_epoch = self.best_loss = self.stop_reason = None
         self.averaged_epochs = []
         self.train_indices = self.valid_indices = None
+        self.learning_rate = None
 
     # ------------------------------------------------------------------ training
     def train(self, dataset, name="pytorch_model", batch_size=16, criterion="auto",
@@ -162,7 +168,10 @@ class PytorchTrainer:
             Maximum number of epochs; early stopping counts down 15% of it (S9).
         train_prop : float in (0, 1], default=0.9
             Share of the dataset used for training; the rest validates (S3).
-        learning_rate : float, default=1e-3
+        learning_rate : float or 'auto', default=1e-3
+            Initial learning rate; 'auto' picks it with a short range test on the
+            training part (see :mod:`~sktorch_auto.core.lr_range`), kept as
+            ``trainer.learning_rate``.
         n_workers : int, default=0
             DataLoader worker processes, for datasets that go through a DataLoader.
         verbose : bool, default=True
@@ -207,6 +216,10 @@ class PytorchTrainer:
         valid_size = EVAL_BATCH_SIZE if cache.get("tensors") is not None else batch_size
         valid_batches = make_batches(dataset, valid_idx, max(batch_size, valid_size), False,
                                      self.device, n_workers, cache, dtype=input_dtype(self.net))
+        if learning_rate == "auto":
+            learning_rate = find_learning_rate(self.net, self.criterion, train_batches,
+                                               _autocast_forward(self.device) if amp else None)
+        self.learning_rate = learning_rate
         run = _Run(self, name, n_epochs, learning_rate, with_restarts, n_best_nets, verbose,
                    amp, compile)
         try:
@@ -400,6 +413,18 @@ class RawInputs(torch.utils.data.Dataset):
         return self.inputs, None, self.target
 
 
+def _autocast_forward(device):
+    """``forward(net, inputs)`` under autocast: float16 on CUDA, bfloat16 elsewhere."""
+    dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+
+    def forward(net, inputs):
+        with torch.autocast(device.type, dtype=dtype):
+            output = net(*inputs)
+        return output.float()
+
+    return forward
+
+
 def _grad_scaler():
     scaler = getattr(torch.amp, "GradScaler", None)  # torch >= 2.3
     return scaler("cuda") if scaler is not None else torch.cuda.amp.GradScaler()
@@ -417,7 +442,6 @@ class _Run:
             self.net = torch.compile(trainer.net, **(
                 {"backend": compile} if isinstance(compile, str) else {}))
         self.amp = amp
-        self.amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
         self.scaler = _grad_scaler() if amp and device.type == "cuda" else None
         self.name = name
         self.n_epochs = n_epochs
@@ -435,9 +459,7 @@ class _Run:
         """The network's output for a batch (in float32 under mixed precision)."""
         if not self.amp:
             return self.net(*inputs)
-        with torch.autocast(self.trainer.device.type, dtype=self.amp_dtype):
-            output = self.net(*inputs)
-        return output.float()
+        return _autocast_forward(self.trainer.device)(self.net, inputs)
 
     def step(self, loss):
         """One optimizer step on ``loss`` (scaled against float16 underflow on CUDA)."""

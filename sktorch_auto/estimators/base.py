@@ -93,7 +93,7 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "n_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "train_prop": [Interval(Real, 0, 1, closed="right")],
         "n_best_nets": [Interval(Integral, 1, None, closed="left")],
         "with_restarts": ["boolean"],
@@ -112,7 +112,7 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
 
     def __init__(self, net_builder=None, net_builder_kwargs=None, *,
                  hidden_layer_sizes=(64, 64), activation="relu", dropout=0.0, n_epochs=100,
-                 batch_size="auto", learning_rate=1e-3, train_prop=0.9, n_best_nets=1,
+                 batch_size="auto", learning_rate="auto", train_prop=0.9, n_best_nets=1,
                  with_restarts=True, repeat_train=1, criterion="auto", device="auto",
                  verbose=False, random_state=None, warm_start=False, n_workers=0,
                  checkpoint=None, amp=False, compile=False, standardize=True):
@@ -325,6 +325,7 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         self.best_loss_ = trainer.best_loss
         self.averaged_epochs_ = list(trainer.averaged_epochs)
         self.stop_reason_ = trainer.stop_reason
+        self.learning_rate_ = trainer.learning_rate
 
     # ------------------------------------------------------------------ predict
     def _forward(self, X):

@@ -47,7 +47,7 @@ standardize
     n_outputs_ : int
         Network outputs: 1 for binary, K for multiclass and multilabel.
     net_, criterion_, n_features_in_, feature_names_in_, history_, n_iter_, best_epoch_, \
-best_loss_, averaged_epochs_, stop_reason_, device_
+best_loss_, averaged_epochs_, stop_reason_, device_, learning_rate_
         As in :class:`~sktorch_auto.TorchRegressor`.
     validation_score_ : float
         :meth:`score` (accuracy) of the fitted network on the internal validation part.
@@ -70,7 +70,7 @@ best_loss_, averaged_epochs_, stop_reason_, device_
 
     def __init__(self, net_builder=None, net_builder_kwargs=None, *,
                  hidden_layer_sizes=(64, 64), activation="relu", dropout=0.0, n_epochs=100,
-                 batch_size="auto", learning_rate=1e-3, train_prop=0.9, n_best_nets=1,
+                 batch_size="auto", learning_rate="auto", train_prop=0.9, n_best_nets=1,
                  with_restarts=True, repeat_train=1, criterion="auto", device="auto",
                  verbose=False, random_state=None, warm_start=False, n_workers=0,
                  checkpoint=None, amp=False, compile=False, standardize=True,

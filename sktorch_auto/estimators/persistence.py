@@ -125,6 +125,7 @@ class PersistenceMixin:
             "best_epoch_": self.best_epoch_, "best_loss_": self.best_loss_,
             "averaged_epochs_": self.averaged_epochs_, "stop_reason_": self.stop_reason_,
             "n_outputs_": self.n_outputs_, "validation_score_": self.validation_score_,
+            "learning_rate_": self.learning_rate_,
         }
 
     def _restore_fitted(self, fitted):

@@ -35,8 +35,11 @@ class TorchRegressor(RegressorMixin, BaseTorchEstimator):
         Maximum epochs; early stopping ends sooner (countdown of 15% of ``n_epochs``).
     batch_size : int or 'auto', default='auto'
         'auto' is ``min(256, max(16, n_samples // 32))``.
-    learning_rate : float, default=1e-3
-        Initial learning rate of RAdam + Lookahead.
+    learning_rate : float or 'auto', default='auto'
+        Initial learning rate of RAdam + Lookahead. 'auto' runs a short, seeded
+        learning-rate range test on the training part before training (about 100
+        steps on a copy of the network) and uses a tenth of the rate where the loss
+        bottoms out, within [1e-4, 3e-2]; the rate used is ``learning_rate_``.
     train_prop : float in (0, 1], default=0.9
         Share of the data used for training; the rest is the internal validation set.
     n_best_nets : int, default=1
@@ -97,6 +100,8 @@ class TorchRegressor(RegressorMixin, BaseTorchEstimator):
         Epochs whose versions were averaged.
     stop_reason_ : str
         Why training ended.
+    learning_rate_ : float
+        The initial learning rate used (the one chosen, with 'auto').
     validation_score_ : float
         :meth:`score` (R^2) of the fitted network on the internal validation part.
     device_ : torch.device
