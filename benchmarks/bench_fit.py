@@ -4,7 +4,9 @@ Run ``python benchmarks/bench_fit.py`` (options: ``--n``, ``--epochs``, ``--batc
 ``--repeats``, ``--skip-memory``). All contenders train the same MLP (d -> 64 -> 64 -> 1) on
 the same float32 data in one process. Reported per epoch: total fit time divided by the
 epochs run (the best of ``--repeats`` runs). sktorch_auto's numbers include its validation
-pass and best-version tracking; the others do no validation at all.
+pass, input standardisation and best-version tracking; the others do no validation at
+all. The estimator runs with a fixed learning rate; the range test of
+``learning_rate='auto'`` (once per fit) is timed separately.
 
 Not a test: nothing here asserts timings.
 """
@@ -70,7 +72,9 @@ def trainer_core(X, y, batch_size, epochs):
 
 
 def estimator(X, y, batch_size, epochs):
-    reg = TorchRegressor(batch_size=batch_size, n_epochs=epochs, device="cpu", random_state=0)
+    # A fixed rate: the per-fit range test of learning_rate='auto' is timed on its own.
+    reg = TorchRegressor(batch_size=batch_size, n_epochs=epochs, device="cpu", random_state=0,
+                         learning_rate=1e-3)
     reg.fit(X.numpy(), y.numpy().ravel())
     return reg.n_iter_
 
@@ -140,6 +144,23 @@ def prediction(n_rows, d, repeats):
             best = min(best, time.perf_counter() - start)
         timings[name] = best
     return timings
+
+
+def range_test_seconds(X, y, batch_size, repeats):
+    """Seconds of learning_rate='auto''s range test on the benchmark data and network."""
+    from sktorch_auto.core.batches import make_batches
+    from sktorch_auto.core.criterion import MixedCriterion
+    from sktorch_auto.core.lr_range import find_learning_rate
+
+    dataset = ArrayDataset(X, y)
+    batches = make_batches(dataset, np.arange(len(X)), batch_size, True, "cpu")
+    criterion = MixedCriterion(dataset)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        find_learning_rate(mlp(X.shape[1]), criterion, batches)
+        best = min(best, time.perf_counter() - start)
+    return best
 
 
 def optimizer_steps(d, batch_size, repeats, steps=1000):
@@ -227,6 +248,11 @@ def main():
             floor = floor or ms
             print(f"  {name:34s} {ms:9.1f}  ({ms / floor:.2f}x)")
         print()
+
+    print("learning_rate='auto' range test (100 steps, once per fit): seconds")
+    for batch_size in args.batch_sizes:
+        print(f"  batch {batch_size:<5d} {range_test_seconds(X, y, batch_size, args.repeats):.3f}")
+    print()
 
     print("optimizer step on the MLP's parameters: microseconds")
     for name, us in optimizer_steps(args.d, 128, args.repeats).items():

@@ -4,7 +4,7 @@ import numpy as np
 import scipy.sparse as sp
 
 #: Elements per chunk: the statistics never hold more than this many values at once.
-CHUNK_ELEMENTS = 1 << 22
+CHUNK_ELEMENTS = 1 << 20
 
 
 def _chunks(X, train_mask, weight):

@@ -91,3 +91,19 @@ def test_scaling_travels_with_the_saved_weights(tmp_path):
     loaded = TorchRegressor.load(tmp_path / "m.skt")
     assert torch.equal(loaded.net_.mean, reg.net_.mean)
     np.testing.assert_array_equal(loaded.predict(X), reg.predict(X))
+
+
+def test_prediction_folds_the_scaling_into_the_first_layer_exactly():
+    from sktorch_auto.estimators.nets import build_mlp
+
+    torch.manual_seed(0)
+    inner = build_mlp(3, 2, (8,))
+    scaled = InputScaled(3, inner)
+    scaled.mean.copy_(torch.tensor([5.0, -2.0, 300.0]))
+    scaled.scale.copy_(torch.tensor([10.0, 0.1, 3.0]))
+    x = torch.randn(16, 3) * scaled.scale + scaled.mean
+    expected = inner((x - scaled.mean) / scaled.scale)
+    torch.testing.assert_close(scaled.train()(x), expected, rtol=1e-5, atol=1e-5)
+    with torch.inference_mode():
+        folded = scaled.eval()(x)
+    torch.testing.assert_close(folded, expected.detach(), rtol=1e-4, atol=1e-4)
