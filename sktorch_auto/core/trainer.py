@@ -216,13 +216,14 @@ class PytorchTrainer:
         valid_size = EVAL_BATCH_SIZE if cache.get("tensors") is not None else batch_size
         valid_batches = make_batches(dataset, valid_idx, max(batch_size, valid_size), False,
                                      self.device, n_workers, cache, dtype=input_dtype(self.net))
-        if learning_rate == "auto":
-            learning_rate = find_learning_rate(self.net, self.criterion, train_batches,
-                                               _autocast_forward(self.device) if amp else None)
-        self.learning_rate = learning_rate
         run = _Run(self, name, n_epochs, learning_rate, with_restarts, n_best_nets, verbose,
                    amp, compile)
         try:
+            if learning_rate == "auto":  # inside: a Ctrl-C here ends training gracefully too
+                run.set_initial_learning_rate(find_learning_rate(
+                    self.net, self.criterion, train_batches,
+                    _autocast_forward(self.device) if amp else None))
+            self.learning_rate = run.policy.initial_learning_rate
             for epoch in range(1, n_epochs + 1):
                 train_loss = self._epoch_pass(train_batches, repeat_train, run, epoch, True)
                 valid_loss, valid_objective = self._epoch_pass(valid_batches, repeat_valid,
@@ -446,14 +447,21 @@ class _Run:
         self.name = name
         self.n_epochs = n_epochs
         self.verbose = verbose
-        self.policy = TrainingPolicy(n_epochs, learning_rate, with_restarts)
-        self.optimizer = make_optimizer(trainer.net.parameters(), learning_rate)
+        self.with_restarts = with_restarts
+        initial = 1e-3 if learning_rate == "auto" else learning_rate  # until the range test
+        self.policy = TrainingPolicy(n_epochs, initial, with_restarts)
+        self.optimizer = make_optimizer(trainer.net.parameters(), initial)
         self.best = BestVersions(n_best_nets)
         self.n_best_nets = n_best_nets
         self.stop_reason = "n_epochs"
         self.saved_epoch = None  # epoch of the version in {name}.pt
         self.started = time.perf_counter()
         trainer.history = []
+
+    def set_initial_learning_rate(self, learning_rate):
+        """Start from ``learning_rate`` (the one a range test chose)."""
+        self.policy = TrainingPolicy(self.n_epochs, learning_rate, self.with_restarts)
+        self.optimizer.set_learning_rate(learning_rate)
 
     def forward(self, inputs):
         """The network's output for a batch (in float32 under mixed precision)."""

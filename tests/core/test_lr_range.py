@@ -80,3 +80,26 @@ def test_invalid_learning_rate_string_is_refused():
     trainer = PytorchTrainer(mlp_net, [3, 1], device="cpu")
     with pytest.raises(ValueError, match="learning_rate"):
         trainer.train(ArrayDataset(X, y), name=None, learning_rate="fast", verbose=False)
+
+
+def test_ctrl_c_during_the_range_test_ends_training_gracefully():
+    class InterruptedMSE:
+        calls = 0
+
+        def __call__(self, output, target, weights=None, unscaled=False):
+            InterruptedMSE.calls += 1
+            if InterruptedMSE.calls == 5:
+                raise KeyboardInterrupt
+            return ((output - target) ** 2).mean()
+
+        def postproc(self, pred):
+            return pred
+
+    X, y = linear_problem(n=64)
+    trainer = PytorchTrainer(mlp_net, [3, 1], device="cpu")
+    before = {k: v.clone() for k, v in trainer.net.state_dict().items()}
+    with pytest.warns(RuntimeWarning, match="(?i)interrupted"):
+        trainer.train(ArrayDataset(X, y), name=None, learning_rate="auto",
+                      criterion=InterruptedMSE(), verbose=False)
+    assert trainer.stop_reason == "interrupted" and trainer.history == []
+    assert all(torch.equal(before[k], v) for k, v in trainer.net.state_dict().items())
