@@ -1,5 +1,7 @@
 """The learning-rate range test behind learning_rate='auto' (issue 7)."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -98,8 +100,11 @@ def test_ctrl_c_during_the_range_test_ends_training_gracefully():
     X, y = linear_problem(n=64)
     trainer = PytorchTrainer(mlp_net, [3, 1], device="cpu")
     before = {k: v.clone() for k, v in trainer.net.state_dict().items()}
-    with pytest.warns(RuntimeWarning, match="(?i)interrupted"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         trainer.train(ArrayDataset(X, y), name=None, learning_rate="auto",
                       criterion=InterruptedMSE(), verbose=False)
+    messages = " ".join(str(w.message) for w in caught)
+    assert "interrupted" in messages and "before any epoch was validated" in messages
     assert trainer.stop_reason == "interrupted" and trainer.history == []
     assert all(torch.equal(before[k], v) for k, v in trainer.net.state_dict().items())
