@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
-import sktorch_auto.core.trainer as trainer_module
+import sktorch_auto.core.run as run_module
 from sktorch_auto import PytorchTrainer, TorchClassifier, TorchRegressor
 from sktorch_auto.core import checkpoint as ckpt
 from sktorch_auto.core import set_seed
@@ -297,7 +297,7 @@ def test_core_keyboard_interrupt_while_writing_a_new_best_keeps_file_memory_and_
     """Ctrl-C lands where an epoch spends most of its time on small data: writing (and
     fsync-ing) the new best's checkpoint. The run must still end consistent: the
     in-memory network, ``{name}.pt`` and the history describe the same best epoch."""
-    real_save = trainer_module.save_checkpoint
+    real_save = run_module.save_checkpoint
     calls = []
 
     def save_interrupted_at_the_fourth_write(path, content):
@@ -310,7 +310,7 @@ def test_core_keyboard_interrupt_while_writing_a_new_best_keeps_file_memory_and_
             ckpt.atomic_write(path, partial_then_ctrl_c)
         return real_save(path, content)
 
-    monkeypatch.setattr(trainer_module, "save_checkpoint", save_interrupted_at_the_fourth_write)
+    monkeypatch.setattr(run_module, "save_checkpoint", save_interrupted_at_the_fourth_write)
     X, y = _tensor_problem(n=96)
     trainer = PytorchTrainer(nn.Linear, [3, 1], device="cpu")
     with pytest.warns(RuntimeWarning, match="(?i)training interrupted"):

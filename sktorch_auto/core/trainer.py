@@ -7,10 +7,8 @@ The epoch loop lives here and stays short; what to do after each epoch comes fro
 
 import functools
 import os
-import time
 import warnings
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -21,15 +19,13 @@ from .checkpoint import (
     resolve_builder,
     save_checkpoint,
 )
+from .checks import check_int
 from .criterion import build_criterion, criterion_from_state, criterion_state
 from .device import resolve_device
 from .lr_range import find_learning_rate
-from .optim import make_optimizer
-from .policy import BestVersions, TrainingPolicy
+from .predict import EVAL_BATCH_SIZE, RawInputs, apply_net, input_dtype
+from .run import TrainingRun, autocast_forward
 from .split import train_valid_split
-
-#: Batch size of validation and prediction over in-memory data (results do not depend on it).
-EVAL_BATCH_SIZE = 4096
 
 
 class _hybridmethod:
@@ -43,11 +39,6 @@ class _hybridmethod:
         return functools.partial(self.func, cls if obj is None else obj)
 
 
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
-
-
 def _check_train_args(batch_size, n_epochs, train_prop, learning_rate, n_workers,
                       repeat_train, repeat_valid, n_best_nets):
     for name, value, minimum in [
@@ -55,29 +46,13 @@ def _check_train_args(batch_size, n_epochs, train_prop, learning_rate, n_workers
         ("repeat_train", repeat_train, 1), ("repeat_valid", repeat_valid, 1),
         ("n_best_nets", n_best_nets, 1),
     ]:
-        _check_int(name, value, minimum)
+        check_int(name, value, minimum)
     if not isinstance(train_prop, (int, float)) or not 0 < train_prop <= 1:
         raise ValueError(f"train_prop must be a number in (0, 1]; got {train_prop!r}.")
     if learning_rate != "auto" and (
             not isinstance(learning_rate, (int, float)) or not learning_rate > 0):
         raise ValueError(f"learning_rate must be a positive number or 'auto'; got "
                          f"{learning_rate!r}.")
-
-
-def _snapshot(net):
-    return {k: v.detach().clone() for k, v in net.state_dict().items()}
-
-
-def average_states(states):
-    """Element-wise mean of state dicts; non-float entries come from the first one."""
-    first = states[0]
-    if len(states) == 1:
-        return dict(first)
-    return {
-        key: torch.stack([s[key] for s in states]).mean(dim=0)
-        if value.is_floating_point() else value
-        for key, value in first.items()
-    }
 
 
 class PytorchTrainer:
@@ -216,13 +191,13 @@ class PytorchTrainer:
         valid_size = EVAL_BATCH_SIZE if cache.get("tensors") is not None else batch_size
         valid_batches = make_batches(dataset, valid_idx, max(batch_size, valid_size), False,
                                      self.device, n_workers, cache, dtype=input_dtype(self.net))
-        run = _Run(self, name, n_epochs, learning_rate, with_restarts, n_best_nets, verbose,
+        run = TrainingRun(self, name, n_epochs, learning_rate, with_restarts, n_best_nets, verbose,
                    amp, compile)
         try:
             if learning_rate == "auto":  # inside: a Ctrl-C here ends training gracefully too
                 run.set_initial_learning_rate(find_learning_rate(
                     self.net, self.criterion, train_batches,
-                    _autocast_forward(self.device) if amp else None))
+                    autocast_forward(self.device) if amp else None))
             self.learning_rate = run.policy.initial_learning_rate
             for epoch in range(1, n_epochs + 1):
                 train_loss = self._epoch_pass(train_batches, repeat_train, run, epoch, True)
@@ -356,220 +331,3 @@ class PytorchTrainer:
         if not data:
             raise TypeError("predict() needs one array per network input.")
         return self.predict_dataset(RawInputs(*data), verbose=False)
-
-
-def input_dtype(net):
-    """Floating dtype of the network's parameters: floating inputs are cast to it."""
-    for p in net.parameters():
-        if p.is_floating_point():
-            return p.dtype
-    return None
-
-
-@torch.inference_mode()
-def apply_net(net, criterion, dataset, batch_size=EVAL_BATCH_SIZE, device="cpu", verbose=False,
-              finite=True):
-    """Post-processed network outputs for every item of ``dataset``, as a numpy array.
-
-    In-memory inputs with NaN or infinity raise ValueError unless ``finite=False``.
-    """
-    _check_int("batch_size", batch_size, 1)
-    net.eval()
-    batches = make_batches(dataset, np.arange(len(dataset)), batch_size, False, device,
-                           dtype=input_dtype(net), finite=finite)
-    outputs = [
-        net(*inputs).cpu()
-        for inputs, _, _ in tqdm(batches, desc="predict", disable=not verbose, leave=False)
-    ]
-    if not outputs:
-        return np.empty((0,))
-    # One post-processing of all outputs: per batch, its kernel launches add up.
-    postproc = getattr(criterion, "postproc", None)
-    output = torch.cat(outputs)
-    if output.is_floating_point() and not torch.isfinite(output).all():
-        warnings.warn("Some predictions are NaN or infinite: check the inputs for NaN, "
-                      "infinity or values the network's dtype cannot hold.", RuntimeWarning,
-                      stacklevel=3)
-    return (postproc(output) if postproc is not None else output).numpy()
-
-
-class RawInputs(torch.utils.data.Dataset):
-    """Raw input arrays (one per network input) as an in-memory dataset without targets."""
-
-    def __init__(self, *inputs):
-        self.inputs = [x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
-                       for x in inputs]
-        lengths = [len(x) for x in self.inputs]
-        if len(set(lengths)) > 1:
-            raise ValueError(f"All inputs must have the same number of rows; got {lengths}.")
-        self.target = torch.empty(lengths[0], 0)
-
-    def __len__(self):
-        return len(self.target)
-
-    def __getitem__(self, index):
-        return [x[index] for x in self.inputs], self.target[index]
-
-    def batch_tensors(self):
-        return self.inputs, None, self.target
-
-
-def _autocast_forward(device):
-    """``forward(net, inputs)`` under autocast: float16 on CUDA, bfloat16 elsewhere."""
-    dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
-
-    def forward(net, inputs):
-        with torch.autocast(device.type, dtype=dtype):
-            output = net(*inputs)
-        return output.float()
-
-    return forward
-
-
-def _grad_scaler():
-    scaler = getattr(torch.amp, "GradScaler", None)  # torch >= 2.3
-    return scaler("cuda") if scaler is not None else torch.cuda.amp.GradScaler()
-
-
-class _Run:
-    """State of one training run: policy, optimizer, kept versions, files, report."""
-
-    def __init__(self, trainer, name, n_epochs, learning_rate, with_restarts, n_best_nets,
-                 verbose, amp=False, compile=False):
-        self.trainer = trainer
-        device = trainer.device
-        self.net = trainer.net
-        if compile:
-            self.net = torch.compile(trainer.net, **(
-                {"backend": compile} if isinstance(compile, str) else {}))
-        self.amp = amp
-        self.scaler = _grad_scaler() if amp and device.type == "cuda" else None
-        self.name = name
-        self.n_epochs = n_epochs
-        self.verbose = verbose
-        self.with_restarts = with_restarts
-        initial = 1e-3 if learning_rate == "auto" else learning_rate  # until the range test
-        self.policy = TrainingPolicy(n_epochs, initial, with_restarts)
-        self.optimizer = make_optimizer(trainer.net.parameters(), initial)
-        self.best = BestVersions(n_best_nets)
-        self.n_best_nets = n_best_nets
-        self.stop_reason = "n_epochs"
-        self.saved_epoch = None  # epoch of the version in {name}.pt
-        self.started = time.perf_counter()
-        trainer.history = []
-
-    def set_initial_learning_rate(self, learning_rate):
-        """Start from ``learning_rate`` (the one a range test chose)."""
-        self.policy = TrainingPolicy(self.n_epochs, learning_rate, self.with_restarts)
-        self.optimizer.set_learning_rate(learning_rate)
-
-    def forward(self, inputs):
-        """The network's output for a batch (in float32 under mixed precision)."""
-        if not self.amp:
-            return self.net(*inputs)
-        return _autocast_forward(self.trainer.device)(self.net, inputs)
-
-    def step(self, loss):
-        """One optimizer step on ``loss`` (scaled against float16 underflow on CUDA)."""
-        self.optimizer.zero_grad(set_to_none=True)
-        if self.scaler is None:
-            loss.backward()
-            self.optimizer.step()
-            return
-        self.scaler.scale(loss).backward()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-
-    def end_epoch(self, epoch, train_loss, valid_loss, valid_objective=None):
-        """Act on the policy's decision for this epoch; return whether to stop."""
-        trainer = self.trainer
-        decision = self.policy.update(valid_loss)
-        if decision.diverged:
-            self.stop_reason = "diverged"
-            warnings.warn(f"The validation loss became {valid_loss} at epoch {epoch}: "
-                          "training stopped.", RuntimeWarning, stacklevel=4)
-            return True
-        # The history first and the file last: a Ctrl-C in between leaves them agreeing
-        # (finish() writes a best version whose file was cut short).
-        trainer.history.append({
-            "epoch": epoch, "train_loss": train_loss, "valid_loss": valid_loss,
-            "valid_objective": valid_objective,
-            "learning_rate": decision.learning_rate, "new_best": decision.new_best,
-            "decay": decision.decay, "restart": decision.restart,
-            "seconds": time.perf_counter() - self.started,
-        })
-        self.best.offer(valid_loss, epoch, lambda: _snapshot(trainer.net))
-        if decision.new_best:
-            self._save_best()
-        if decision.restart:
-            self.optimizer = make_optimizer(trainer.net.parameters(), decision.learning_rate)
-        else:
-            self.optimizer.set_learning_rate(decision.learning_rate)
-        self._report(trainer.history[-1])
-        if decision.stop:
-            self.stop_reason = "early_stopping"
-        return decision.stop
-
-    def _save_best(self):
-        """S12: write the best version to ``{name}.pt`` (nothing when name is None)."""
-        loss, epoch, state = self.best.best
-        if self.name is not None and self.saved_epoch != epoch:
-            save_checkpoint(f"{self.name}.pt", self.trainer._checkpoint_content(
-                state, epoch=epoch, valid_loss=loss))
-            self.saved_epoch = epoch
-
-    def stop_file_found(self):
-        """S14: ``stop_{name}`` in the working directory stops training; it is removed."""
-        if self.name is None:
-            return False
-        path = f"stop_{os.path.basename(self.name)}"
-        if not os.path.exists(path):
-            return False
-        try:
-            os.remove(path)
-        except OSError:
-            pass
-        if self.stop_reason == "n_epochs":  # early stopping in the same epoch says more
-            self.stop_reason = "stop_file"
-        return True
-
-    def _report(self, entry):
-        if not self.verbose:
-            return
-        events = [e for e in ("new_best", "decay", "restart") if entry[e]]
-        tqdm.write(
-            f"epoch {entry['epoch']:>4}/{self.n_epochs}  train {entry['train_loss']:.5g}  "
-            f"valid {entry['valid_loss']:.5g}  lr {entry['learning_rate']:.3g}  "
-            + " ".join(e.replace("new_best", "*best") for e in events)
-        )
-
-    def finish(self):
-        """Put the averaged (or best) version in the network; write the files (S13, S15)."""
-        trainer = self.trainer
-        trainer.stop_reason = self.stop_reason
-        best = self.best.best
-        if best is None:
-            trainer.best_epoch = trainer.best_loss = None
-            trainer.averaged_epochs = []
-            if self.stop_reason == "diverged":
-                raise ValueError("The loss was not finite from the first epoch: no usable "
-                                 "network. Lower the learning rate, or check the data for "
-                                 "NaN or infinity.")
-            warnings.warn("Training ended before any epoch was validated; the network is "
-                          "left as it is.", RuntimeWarning, stacklevel=3)
-            return
-        trainer.best_loss, trainer.best_epoch = best[0], best[1]
-        self._save_best()  # in case an interruption cut the last write short
-        chosen = self.best.for_averaging() if self.n_best_nets > 1 else [best]
-        trainer.averaged_epochs = sorted(e[1] for e in chosen) if self.n_best_nets > 1 else []
-        state = average_states([e[2] for e in chosen])
-        trainer.net.load_state_dict(state)
-        if self.n_best_nets > 1 and self.name is not None:
-            save_checkpoint(f"{self.name}_avg.pt", trainer._checkpoint_content(
-                state, averaged_epochs=trainer.averaged_epochs))
-        if self.verbose:
-            averaged = (f", averaged epochs {trainer.averaged_epochs}"
-                        if trainer.averaged_epochs else "")
-            tqdm.write(f"best valid {best[0]:.5g} at epoch {best[1]}{averaged}; "
-                       f"stopped: {self.stop_reason} after {len(trainer.history)} epochs")
-

@@ -22,8 +22,9 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from ..core.criterion import criterion_state
 from ..core.data import ArrayDataset, as_tensor
 from ..core.device import resolve_device
+from ..core.predict import RawInputs, apply_net
 from ..core.split import train_valid_split
-from ..core.trainer import PytorchTrainer, RawInputs, apply_net
+from ..core.trainer import PytorchTrainer
 from .datasets import CSRDataset
 from .nets import ACTIVATIONS, InputScaled, build_mlp
 from .persistence import PersistenceMixin

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-import sktorch_auto.core.trainer as trainer_module
+import sktorch_auto.core.run as run_module
 from sktorch_auto.core import ArrayDataset, PytorchTrainer, set_seed
 from sktorch_auto.core.checkpoint import load_checkpoint
 from sktorch_auto.core.optim import Lookahead, RAdam
@@ -55,14 +55,14 @@ class Snapshots:
 
 def capture_optimizers(monkeypatch):
     created = []
-    real = trainer_module.make_optimizer
+    real = run_module.make_optimizer
 
     def recording(params, learning_rate):
         opt = real(params, learning_rate)
         created.append(opt)
         return opt
 
-    monkeypatch.setattr(trainer_module, "make_optimizer", recording)
+    monkeypatch.setattr(run_module, "make_optimizer", recording)
     return created
 
 
