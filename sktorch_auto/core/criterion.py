@@ -110,6 +110,8 @@ class MixedCriterion:
             )
         self.mean, self.std = mean, std
         self._cache = {}
+        # Targets far from zero next to their spread lose precision in t / s - m / s.
+        self._small_offset = bool(np.all(np.abs(mean) <= 1e3 * std))
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -155,8 +157,12 @@ class MixedCriterion:
         # fewest kernels: on small networks each one costs as much as the arithmetic.
         regression = self.regression_flags.any()
         if regression:  # the prediction and target compared by the squared error
-            pred, true = (torch.addcmul(mean, out, std), tgt) if unscaled else (
-                out, torch.addcmul(shift, tgt, inv_std))
+            if unscaled:
+                pred, true = torch.addcmul(mean, out, std), tgt
+            elif self._small_offset:
+                pred, true = out, torch.addcmul(shift, tgt, inv_std)
+            else:  # t / s - m / s would cancel in float32: subtract first
+                pred, true = out, (tgt - mean) * inv_std
         if weights is None and self.regression_flags.all():
             return F.mse_loss(pred, true)
         if weights is None and not regression:

@@ -5,6 +5,11 @@ from torch import nn
 
 from ..core.checkpoint import register_builder
 
+#: Largest ``|mean / scale|`` for which the input scaling may be computed as
+#: ``x / scale - mean / scale`` (one kernel, or folded into the first layer): beyond it
+#: float32 loses the data's variation to the offset, and ``(x - mean) / scale`` is used.
+SMALL_OFFSET = 1e3
+
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "silu": nn.SiLU,
                "logistic": nn.Sigmoid, "identity": nn.Identity}
 
@@ -61,22 +66,28 @@ class InputScaled(nn.Module):
         self.net = net
 
     def _affine(self):
-        """``1 / scale`` and ``-mean / scale``, recomputed only when the buffers change."""
+        """``1 / scale``, ``-mean / scale`` and whether the one-kernel form is exact enough,
+        recomputed only when the buffers change."""
         key = (self.mean._version, self.scale._version, self.mean.data_ptr(),
                self.scale.data_ptr())
         if getattr(self, "_key", None) != key:
             # Plain tensors even under inference mode: training may use them later.
             with torch.inference_mode(False), torch.no_grad():
                 inverse = self.scale.reciprocal()
-                self._cached = (inverse, -self.mean * inverse)
+                shift = -self.mean * inverse
+                # x / s - m / s cancels catastrophically in float32 when the offset is
+                # large next to the spread (raw units): then subtract first.
+                small = shift.numel() == 0 or float(shift.abs().max()) <= SMALL_OFFSET
+                self._cached = (inverse, shift, small)
             self._key = key
         return self._cached
 
     def forward(self, x):
-        inverse, shift = self._affine()
+        inverse, shift, small = self._affine()
         first = self.net[0] if isinstance(self.net, nn.Sequential) and len(self.net) else None
-        if self.training or not isinstance(first, nn.Linear):
-            return self.net(torch.addcmul(shift, x, inverse))
+        if self.training or not small or not isinstance(first, nn.Linear):
+            scaled = torch.addcmul(shift, x, inverse) if small else (x - self.mean) * inverse
+            return self.net(scaled)
         # Predicting: folded into the first layer, W (x - m) / s + b = (W / s) x +
         # (b - (W / s) m), the same function without a pass over the (large) batch. In
         # training the extra kernels of the fold cost more than they save.

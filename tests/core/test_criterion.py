@@ -84,6 +84,16 @@ def test_s26_scaled_and_unscaled_regression_losses():
     assert unscaled.item() != pytest.approx(scaled.item())
 
 
+
+def test_s28_targets_far_from_zero_keep_their_precision_when_scaled():
+    # Targets near 5e5 with unit spread: float32 holds them to 1/32, and the scaled
+    # target must be (t - m) / s, not t / s - m / s (whose rounding error is ~1/8).
+    crit = MixedCriterion(None, regression_flags=[1], scale=([5e5], [0.3]))
+    tgt = torch.tensor([[5e5 + 0.5], [5e5 - 1.25], [5e5 + 2.0]])
+    out = ((tgt.double() - 5e5) / 0.3).float()  # the exact scaled targets
+    assert crit(out, tgt).item() < 1e-10
+
+
 def test_s27_classification_columns_get_binary_cross_entropy_on_logits():
     crit = MixedCriterion(None, regression_flags=[1, 0], scale=([0.0, 0.0], [1.0, 1.0]))
     out = torch.tensor([[0.5, 2.0], [1.5, -1.0]])

@@ -107,3 +107,30 @@ def test_prediction_folds_the_scaling_into_the_first_layer_exactly():
     with torch.inference_mode():
         folded = scaled.eval()(x)
     torch.testing.assert_close(folded, expected.detach(), rtol=1e-4, atol=1e-4)
+
+
+def test_a_column_with_an_offset_far_beyond_its_spread_does_not_spoil_the_fit():
+    # float32 keeps only a few levels of the third column: the scaling must subtract the
+    # offset before dividing by the tiny spread, or those levels become huge inputs.
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(400, 3))
+    X = Z * [1.0, 10.0, 1e-3] + [0.0, -50.0, 2.3e5]
+    y = np.sin(Z[:, 0]) + Z[:, 1]
+    reg = TorchRegressor(n_epochs=40, learning_rate=1e-2, device="cpu", random_state=0)
+    assert reg.fit(X[:300], y[:300]).score(X[300:], y[300:]) > 0.9
+
+
+def test_prediction_is_exact_when_the_offsets_are_large():
+    from sktorch_auto.estimators.nets import build_mlp
+
+    torch.manual_seed(0)
+    inner = build_mlp(2, 1, (8,))
+    scaled = InputScaled(2, inner)
+    scaled.mean.copy_(torch.tensor([1e5, 3.0]))
+    scaled.scale.copy_(torch.tensor([0.05, 2.0]))
+    x = (torch.randn(16, 2) * scaled.scale + scaled.mean).float()
+    exact = (x.double() - scaled.mean.double()) / scaled.scale.double()  # of these floats
+    expected = inner(exact.float())
+    torch.testing.assert_close(scaled.train()(x), expected, rtol=1e-3, atol=1e-3)
+    with torch.inference_mode():
+        torch.testing.assert_close(scaled.eval()(x), expected.detach(), rtol=1e-3, atol=1e-3)
