@@ -101,6 +101,9 @@ class TrainingPolicy:
         self.learning_rate = learning_rate
         self.with_restarts = with_restarts
         self.best_loss = math.inf
+        # The best loss when progress was last made: small gains below 0.5% add up
+        # against it, so a loss that keeps falling slowly is progress, not a stall.
+        self._reference = math.inf
         self.stall = 0
         self._restarted = False  # a restart already happened in this countdown
 
@@ -109,11 +112,13 @@ class TrainingPolicy:
         if not math.isfinite(loss):
             return Decision(False, False, False, False, True, True, self.learning_rate)
         new_best = loss < self.best_loss
-        progress = self.best_loss == math.inf or _is_better(
-            loss, self.best_loss, MIN_IMPROVEMENT
+        progress = self._reference == math.inf or _is_better(
+            loss, self._reference, MIN_IMPROVEMENT
         )
         if new_best:
             self.best_loss = loss
+        if progress:
+            self._reference = loss
         restart = decay = False
         if progress:
             self.stall = 0
