@@ -68,6 +68,9 @@ class Lookahead:
                 group["lr"] = learning_rate
 
 
+_FUSED_ADAM = getattr(torch, "_fused_adam_", None)
+
+
 def _adam(params, lr, betas, eps):
     """torch's Adam, fused where this torch and device support it, else multi-tensor."""
     try:
@@ -89,12 +92,20 @@ class RAdam:
     lr : float
     betas : (float, float), default=(0.9, 0.999)
     eps : float, default=1e-8
+    weight_decay : float, default=0.0
+        Decoupled weight decay (as in AdamW): every step multiplies the weights by
+        ``1 - lr * weight_decay`` before the update.
     """
 
-    def __init__(self, params, lr, betas=(0.9, 0.999), eps=1e-8):
+    def __init__(self, params, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         self.params = list(params)
         self.lr, self.betas, self.eps = lr, betas, eps
+        self.weight_decay = weight_decay
         self.adam = _adam(self.params, lr, betas, eps)
+        # The fused kernel called directly: torch's Adam.step spends three times the
+        # kernel's time in Python bookkeeping that one device and dtype make useless.
+        self._direct = (_FUSED_ADAM is not None and self.adam.defaults.get("fused")
+                        and len({(p.device, p.dtype) for p in self.params}) == 1)
         self.t = 0
         for p in self.params:  # Adam's state, shared by the un-rectified steps below
             self.adam.state[p].update(
@@ -125,11 +136,16 @@ class RAdam:
         rho_inf = 2 / (1 - beta2) - 1
         rho_t = rho_inf - 2 * self.t * beta2**self.t / bias2
         group = self.adam.param_groups[0]
+        if self.weight_decay:
+            torch._foreach_mul_(self.params, 1 - self.lr * self.weight_decay)
         if rho_t > 5:
             rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf
                              / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
             group["lr"], group["eps"] = self.lr * rect, self.eps / math.sqrt(bias2)
-            self.adam.step()
+            if self._direct:
+                self._fused_step(group["lr"], group["eps"])
+            else:
+                self.adam.step()
             return
         params = [p for p in self.params if p.grad is not None]
         if not params:
@@ -145,9 +161,23 @@ class RAdam:
         torch._foreach_add_(params, exp_avgs, alpha=-self.lr / bias1)
 
 
-def make_optimizer(params, learning_rate):
+    def _fused_step(self, lr, eps):
+        """Adam's update by the fused kernel, as ``torch.optim.Adam(fused=True).step``."""
+        params = [p for p in self.params if p.grad is not None]
+        if not params:
+            return
+        states = [self.adam.state[p] for p in params]
+        steps = [s["step"] for s in states]
+        torch._foreach_add_(steps, 1)
+        beta1, beta2 = self.betas
+        _FUSED_ADAM(params, [p.grad for p in params], [s["exp_avg"] for s in states],
+                    [s["exp_avg_sq"] for s in states], [], steps, lr=lr, beta1=beta1,
+                    beta2=beta2, weight_decay=0.0, eps=eps, amsgrad=False, maximize=False)
+
+
+def make_optimizer(params, learning_rate, weight_decay=0.0):
     """S29: RAdam (on torch's fused Adam kernel) inside Lookahead."""
     params = [p for p in params if p.requires_grad]
     if not params:
         raise ValueError("The network has no trainable parameters.")
-    return Lookahead(RAdam(params, learning_rate))
+    return Lookahead(RAdam(params, learning_rate, weight_decay=weight_decay))

@@ -54,7 +54,7 @@ class TrainingRun:
     """State of one training run: policy, optimizer, kept versions, files, report."""
 
     def __init__(self, trainer, name, n_epochs, learning_rate, with_restarts, n_best_nets,
-                 verbose, amp=False, compile=False):
+                 verbose, amp=False, compile=False, weight_decay=0.0):
         self.trainer = trainer
         device = trainer.device
         self.net = trainer.net
@@ -69,7 +69,8 @@ class TrainingRun:
         self.with_restarts = with_restarts
         initial = 1e-3 if learning_rate == "auto" else learning_rate  # until the range test
         self.policy = TrainingPolicy(n_epochs, initial, with_restarts)
-        self.optimizer = make_optimizer(trainer.net.parameters(), initial)
+        self.weight_decay = weight_decay
+        self.optimizer = make_optimizer(trainer.net.parameters(), initial, weight_decay)
         self.best = BestVersions(n_best_nets)
         self.n_best_nets = n_best_nets
         self.stop_reason = "n_epochs"
@@ -121,7 +122,8 @@ class TrainingRun:
         if decision.new_best:
             self._save_best()
         if decision.restart:
-            self.optimizer = make_optimizer(trainer.net.parameters(), decision.learning_rate)
+            self.optimizer = make_optimizer(trainer.net.parameters(), decision.learning_rate,
+                                            self.weight_decay)
         else:
             self.optimizer.set_learning_rate(decision.learning_rate)
         self._report(trainer.history[-1])

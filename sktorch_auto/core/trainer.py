@@ -6,6 +6,7 @@ The epoch loop lives here and stays short; what to do after each epoch comes fro
 """
 
 import functools
+import math
 import os
 import warnings
 
@@ -124,7 +125,7 @@ class PytorchTrainer:
               n_epochs=50, train_prop=0.9, learning_rate=1e-3, n_workers=0, verbose=True,
               epoch_hook=None, repeat_train=1, repeat_valid=1, n_best_nets=1,
               with_restarts=True, shuffle=True, *, split_seed=None, stratify=None, amp=False,
-              compile=False):
+              compile=False, weight_decay=0.0):
         """Train the network on ``dataset`` (S3-S15); return ``self``.
 
         Parameters
@@ -171,6 +172,9 @@ class PytorchTrainer:
         compile : bool or str, default=False
             Run the network through ``torch.compile`` (a string names its backend). Pays
             off for long trainings on a GPU; compiling takes seconds to minutes.
+        weight_decay : float, default=0.0
+            Decoupled weight decay of the optimizer (AdamW's): each step shrinks the
+            weights by ``learning_rate * weight_decay`` of their value.
 
         Returns
         -------
@@ -191,8 +195,10 @@ class PytorchTrainer:
         valid_size = EVAL_BATCH_SIZE if cache.get("tensors") is not None else batch_size
         valid_batches = make_batches(dataset, valid_idx, max(batch_size, valid_size), False,
                                      self.device, n_workers, cache, dtype=input_dtype(self.net))
-        run = TrainingRun(self, name, n_epochs, learning_rate, with_restarts, n_best_nets, verbose,
-                   amp, compile)
+        if not (isinstance(weight_decay, (int, float)) and 0 <= weight_decay < math.inf):
+            raise ValueError(f"weight_decay must be a non-negative number; got {weight_decay!r}.")
+        run = TrainingRun(self, name, n_epochs, learning_rate, with_restarts, n_best_nets,
+                          verbose, amp, compile, weight_decay)
         try:
             if learning_rate == "auto":  # inside: a Ctrl-C here ends training gracefully too
                 run.set_initial_learning_rate(find_learning_rate(

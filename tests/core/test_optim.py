@@ -73,15 +73,19 @@ def test_s29_make_optimizer_is_radam_inside_lookahead():
     assert len(opt.optimizer.param_groups[0]["params"]) == 1
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_s29_radam_matches_torch_radam_step_for_step(dtype):
+@pytest.mark.parametrize("dtype, weight_decay, direct", [
+    (torch.float32, 0.0, True), (torch.float64, 0.0, True), (torch.float32, 0.5, True),
+    (torch.float32, 0.0, False)])  # direct: the fused kernel called without Adam.step
+def test_s29_radam_matches_torch_radam_step_for_step(dtype, weight_decay, direct):
     torch.manual_seed(0)
     ours = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
     ours = ours.to(dtype)
     theirs = copy.deepcopy(ours)
     initial = copy.deepcopy(ours)
-    opt_ours = RAdam(list(ours.parameters()), 1e-2)
-    opt_theirs = torch.optim.RAdam(theirs.parameters(), lr=1e-2)
+    opt_ours = RAdam(list(ours.parameters()), 1e-2, weight_decay=weight_decay)
+    opt_ours._direct = opt_ours._direct and direct
+    opt_theirs = torch.optim.RAdam(theirs.parameters(), lr=1e-2, weight_decay=weight_decay,
+                                   decoupled_weight_decay=True)
     X, y = torch.randn(64, 5, dtype=dtype), torch.randn(64, 1, dtype=dtype)
     for _ in range(30):  # covers the un-rectified first steps and the rectified ones
         for net, opt in ((ours, opt_ours), (theirs, opt_theirs)):

@@ -57,8 +57,8 @@ def capture_optimizers(monkeypatch):
     created = []
     real = run_module.make_optimizer
 
-    def recording(params, learning_rate):
-        opt = real(params, learning_rate)
+    def recording(params, learning_rate, weight_decay=0.0):
+        opt = real(params, learning_rate, weight_decay)
         created.append(opt)
         return opt
 
