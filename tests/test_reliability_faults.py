@@ -27,7 +27,7 @@ from sktorch_auto.core.checkpoint import load_checkpoint, save_checkpoint
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # A fixed rate: the range test of learning_rate='auto' would take criterion steps too.
 FAST = dict(n_epochs=2, hidden_layer_sizes=(8,), device="cpu", random_state=0,
-            learning_rate=1e-3)
+            learning_rate=1e-3, n_best_nets=1)
 
 
 def _linux_only():
@@ -187,7 +187,7 @@ def test_estimator_loss_becoming_nan_keeps_the_best_version_and_predicts_finite(
     assert est.stop_reason_ == "diverged"
     assert criterion.steps > criterion.ok_steps  # the loss really became NaN
     assert 1 <= est.best_epoch_ <= est.n_iter_
-    assert _same_state(_state(est.net_), load_checkpoint("est.pt")["state_dict"])
+    assert _same_state(_state(est.net_.net), load_checkpoint("est.pt")["state_dict"])
     out = est.predict_proba(X) if cls is TorchClassifier else est.predict(X)
     assert np.isfinite(out).all()
 
@@ -346,7 +346,7 @@ def test_estimator_keyboard_interrupt_mid_epoch_returns_the_best_version():
         reg.fit(X, y)
     assert reg.stop_reason_ == "interrupted"
     assert reg.n_iter_ == criterion.validations == 5  # the interrupted epoch is not counted
-    assert _same_state(_state(reg.net_), load_checkpoint("est.pt")["state_dict"])
+    assert _same_state(_state(reg.net_.net), load_checkpoint("est.pt")["state_dict"])
     assert np.isfinite(reg.predict(X)).all()
 
 
@@ -381,7 +381,7 @@ reg = TorchRegressor(n_epochs=10000, hidden_layer_sizes=(16,), device="cpu",
 reg.fit(X, y)
 pred = reg.predict(X)
 np.save("pred.npy", pred)
-net = {k: v.detach().cpu() for k, v in reg.net_.state_dict().items()}
+net = {k: v.detach().cpu() for k, v in reg.net_.net.state_dict().items()}
 best = load_checkpoint("run.pt")
 final = load_checkpoint("run_avg.pt" if n_best > 1 else "run.pt")["state_dict"]
 print("RESULT " + json.dumps({

@@ -28,7 +28,7 @@ from ..core.trainer import PytorchTrainer
 from .datasets import CSRDataset
 from .nets import ACTIVATIONS, InputScaled, build_mlp
 from .persistence import PersistenceMixin
-from .scaling import input_statistics
+from .scaling import CHUNK_ELEMENTS, input_statistics
 
 #: Below this many floating-point operations per training step (forward and backward
 #: of the built-in MLP), a second intra-op thread costs more in synchronisation than it
@@ -73,6 +73,33 @@ def _as_float32(X):
     return X.astype(np.float32)
 
 
+def _standardized(X, mean, scale):
+    """float32 ``(X - mean) / scale``, computed in float64 a chunk at a time.
+
+    Subtracting the offset before rounding to float32 keeps the variation of columns
+    whose offset dwarfs their spread (raw units), which a float32 copy of ``X`` loses.
+    """
+    out = np.empty(X.shape, dtype=np.float32)
+    inverse = 1.0 / np.asarray(scale, dtype=np.float64)
+    mean = np.asarray(mean, dtype=np.float64)
+    rows = max(1, CHUNK_ELEMENTS // max(1, X.shape[1]))
+    limit = np.finfo(np.float32).max
+    for start in range(0, X.shape[0], rows):
+        block = (X[start:start + rows] - mean) * inverse
+        if block.size and np.abs(block).max() > limit:
+            raise ValueError(f"Input X has values beyond the float32 range (+-{limit:.3g}) "
+                             "once standardised, which the network computes in.")
+        out[start:start + rows] = block
+    return out
+
+
+def _scaling(net):
+    """``(mean, scale)`` of an input-standardising network (float64 arrays), else None."""
+    if not isinstance(net, InputScaled):
+        return None
+    return (net.mean.detach().cpu().double().numpy(), net.scale.detach().cpu().double().numpy())
+
+
 def _check_finite(X):
     """scikit-learn's finiteness check of ``X``, with the usual first pass done by torch.
 
@@ -92,6 +119,7 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         "hidden_layer_sizes": ["array-like"],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "dropout": [Interval(Real, 0, 1, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
         "n_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
@@ -112,8 +140,9 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
     }
 
     def __init__(self, net_builder=None, net_builder_kwargs=None, *,
-                 hidden_layer_sizes=(64, 64), activation="relu", dropout=0.0, n_epochs=100,
-                 batch_size="auto", learning_rate="auto", train_prop=0.9, n_best_nets=1,
+                 hidden_layer_sizes=(128, 128), activation="relu", dropout=0.0, weight_decay=0.0,
+                 n_epochs=100,
+                 batch_size="auto", learning_rate="auto", train_prop=0.9, n_best_nets=5,
                  with_restarts=True, repeat_train=1, criterion="auto", device="auto",
                  verbose=False, random_state=None, warm_start=False, n_workers=0,
                  checkpoint=None, amp=False, compile=False, standardize=True):
@@ -122,6 +151,7 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.dropout = dropout
+        self.weight_decay = weight_decay
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -203,15 +233,18 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         return net
 
     @staticmethod
-    def _dataset(X, Y=None, weight=None):
-        """In-memory dataset of float32 rows; sparse X is densified a batch at a time."""
+    def _dataset(X, Y=None, weight=None, scaling=None):
+        """In-memory dataset of float32 rows; sparse X is densified a batch at a time.
+
+        ``scaling`` ``(mean, scale)`` standardises the rows (dense ones in float64 first).
+        """
         if Y is not None:
             Y = as_tensor(np.asarray(Y, dtype=np.float32))
         if weight is not None:
             weight = as_tensor(np.asarray(weight, dtype=np.float32))
         if sp.issparse(X):
-            return CSRDataset(X, Y, weight)
-        X = as_tensor(_as_float32(X))
+            return CSRDataset(X, Y, weight, scaling)
+        X = as_tensor(_as_float32(X) if scaling is None else _standardized(X, *scaling))
         if Y is None:
             return RawInputs(X)
         return ArrayDataset(X, Y, weight)
@@ -252,7 +285,6 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
             criterion = self.criterion_  # keep the scale the network was trained with
         if self.criterion != "auto":
             criterion = self.criterion
-        dataset = self._dataset(X, Y, weight)
         device = resolve_device(self.device)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         cuda = [device.index or 0] if device.type == "cuda" else []
@@ -260,15 +292,20 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(seed)
             net = self.net_ if warm else self._build_net(X.shape[1], Y.shape[1])
-            if self.standardize and not warm:
+            if isinstance(net, InputScaled) and not warm:
                 self._set_input_scale(net, X, sample_weight, seed, stratify)
-            trainer = PytorchTrainer(lambda: net, [], device)
-            with torch_threads(self._fit_threads(net, batch_size, device)):
+            # The network proper trains on rows standardised once, up front: no scaling
+            # kernels per step, and float64 arithmetic for the offsets.
+            scaling = _scaling(net)
+            inner = net.net if scaling is not None else net
+            dataset = self._dataset(X, Y, weight, scaling)
+            trainer = PytorchTrainer(lambda: inner, [], device)
+            with torch_threads(self._fit_threads(inner, batch_size, device)):
                 trainer.train(dataset, **self._train_args(batch_size, criterion),
                               split_seed=seed, stratify=stratify)
         for key, value in fitted.items():  # only now: a failed fit changes nothing
             setattr(self, key, value)
-        self._set_fitted(trainer, device)
+        self._set_fitted(trainer, device, net)
         valid = trainer.valid_indices
         with warnings.catch_warnings():  # e.g. R^2 of a single validation sample
             warnings.simplefilter("ignore")
@@ -292,6 +329,7 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
             n_workers=self.n_workers, verbose=bool(self.verbose),
             repeat_train=self.repeat_train, n_best_nets=self.n_best_nets,
             with_restarts=self.with_restarts, amp=self.amp, compile=self.compile,
+            weight_decay=float(self.weight_decay),
         )
 
     def _fit_threads(self, net, batch_size, device):
@@ -316,7 +354,10 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
                              "(regression/binary columns, multiclass or multilabel); "
                              "fit with warm_start=False.")
 
-    def _set_fitted(self, trainer, device):
+    def _set_fitted(self, trainer, device, net):
+        if isinstance(net, InputScaled):
+            net.net = trainer.net
+            trainer.net = net.to(device)
         self.net_ = trainer.net
         self.criterion_ = trainer.criterion
         self.device_ = device
@@ -335,6 +376,12 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
                           dtype=(np.float64, np.float32), ensure_all_finite=False)
         _check_finite(X)
-        dataset = self._dataset(X, np.zeros((X.shape[0], 0)) if sp.issparse(X) else None)
-        out = apply_net(self.net_, self.criterion_, dataset, device=self.device_, finite=False)
+        net = self.net_
+        if isinstance(net, InputScaled) and not sp.issparse(X) and X.dtype == np.float64:
+            # Standardised in float64 like the training rows (float32 inputs go through
+            # the network's own float32 scaling, folded into its first layer).
+            dataset, net = self._dataset(X, scaling=_scaling(net)), net.net
+        else:
+            dataset = self._dataset(X, np.zeros((X.shape[0], 0)) if sp.issparse(X) else None)
+        out = apply_net(net, self.criterion_, dataset, device=self.device_, finite=False)
         return out.reshape(X.shape[0], -1)

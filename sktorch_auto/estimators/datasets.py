@@ -18,21 +18,30 @@ class CSRDataset(Dataset):
     target : tensor of shape (n_samples, n_outputs)
     weight : tensor, optional
         Per-sample or per-output weights.
+    scaling : (mean, scale), optional
+        Standardise each densified batch: ``(x - mean) / scale``.
     """
 
-    def __init__(self, X, target, weight=None):
+    def __init__(self, X, target, weight=None, scaling=None):
         if X.dtype != np.float32 and X.nnz and np.abs(X.data).max() > np.finfo(np.float32).max:
             raise ValueError("Input X has values beyond the float32 range, which the "
                              "network computes in.")
         self.X = sp.csr_matrix(X, dtype=np.float32)
         self.target = torch.as_tensor(target)
         self.weight = weight
+        self.scaling = None if scaling is None else (
+            torch.as_tensor(np.asarray(scaling[0], dtype=np.float32)),
+            torch.as_tensor(1.0 / np.asarray(scaling[1], dtype=np.float64), dtype=torch.float32))
 
     def __len__(self):
         return self.X.shape[0]
 
     def _rows(self, indices):
-        return torch.from_numpy(self.X[indices].toarray())
+        rows = torch.from_numpy(self.X[indices].toarray())
+        if self.scaling is not None:
+            mean, inverse = self.scaling
+            rows = (rows - mean) * inverse
+        return rows
 
     def __getitem__(self, index):
         x = self._rows([int(index)])[0]

@@ -50,7 +50,9 @@ def build_mlp(n_features_in, n_outputs, hidden_layer_sizes=(64, 64), activation=
 class InputScaled(nn.Module):
     """A network whose input is standardised first: ``net((x - mean) / scale)``.
 
-    ``mean`` and ``scale`` are buffers, so they travel with the weights in every file.
+    ``mean`` and ``scale`` are float64 buffers, so they travel with the weights in every
+    file. float64 inputs are standardised in float64 before the network's dtype;
+    float32 ones in float32 (folded into the first layer when predicting).
 
     Parameters
     ----------
@@ -61,14 +63,14 @@ class InputScaled(nn.Module):
 
     def __init__(self, n_features, net):
         super().__init__()
-        self.register_buffer("mean", torch.zeros(n_features))
-        self.register_buffer("scale", torch.ones(n_features))
+        self.register_buffer("mean", torch.zeros(n_features, dtype=torch.float64))
+        self.register_buffer("scale", torch.ones(n_features, dtype=torch.float64))
         self.net = net
 
-    def _affine(self):
-        """``1 / scale``, ``-mean / scale`` and whether the one-kernel form is exact enough,
-        recomputed only when the buffers change."""
-        key = (self.mean._version, self.scale._version, self.mean.data_ptr(),
+    def _affine(self, dtype):
+        """``mean``, ``1 / scale``, ``-mean / scale`` in ``dtype`` and whether the
+        one-kernel form is exact enough; recomputed only when the buffers change."""
+        key = (dtype, self.mean._version, self.scale._version, self.mean.data_ptr(),
                self.scale.data_ptr())
         if getattr(self, "_key", None) != key:
             # Plain tensors even under inference mode: training may use them later.
@@ -78,19 +80,23 @@ class InputScaled(nn.Module):
                 # x / s - m / s cancels catastrophically in float32 when the offset is
                 # large next to the spread (raw units): then subtract first.
                 small = shift.numel() == 0 or float(shift.abs().max()) <= SMALL_OFFSET
-                self._cached = (inverse, shift, small)
+                self._cached = (self.mean.to(dtype), inverse.to(dtype), shift.to(dtype), small)
             self._key = key
         return self._cached
 
     def forward(self, x):
-        inverse, shift, small = self._affine()
+        if x.dtype == torch.float64 and self.mean.dtype == torch.float64:
+            scaled = (x - self.mean) / self.scale
+            dtype = next((p.dtype for p in self.net.parameters() if p.is_floating_point()),
+                         scaled.dtype)
+            return self.net(scaled.to(dtype))
+        mean, inverse, shift, small = self._affine(x.dtype)
         first = self.net[0] if isinstance(self.net, nn.Sequential) and len(self.net) else None
         if self.training or not small or not isinstance(first, nn.Linear):
-            scaled = torch.addcmul(shift, x, inverse) if small else (x - self.mean) * inverse
+            scaled = torch.addcmul(shift, x, inverse) if small else (x - mean) * inverse
             return self.net(scaled)
         # Predicting: folded into the first layer, W (x - m) / s + b = (W / s) x +
-        # (b - (W / s) m), the same function without a pass over the (large) batch. In
-        # training the extra kernels of the fold cost more than they save.
+        # (b - (W / s) m), the same function without a pass over the (large) batch.
         weight = first.weight * inverse
         bias = first.weight @ shift
         out = nn.functional.linear(x, weight, bias if first.bias is None else bias + first.bias)

@@ -101,8 +101,8 @@ def test_prediction_folds_the_scaling_into_the_first_layer_exactly():
     scaled = InputScaled(3, inner)
     scaled.mean.copy_(torch.tensor([5.0, -2.0, 300.0]))
     scaled.scale.copy_(torch.tensor([10.0, 0.1, 3.0]))
-    x = torch.randn(16, 3) * scaled.scale + scaled.mean
-    expected = inner((x - scaled.mean) / scaled.scale)
+    x = (torch.randn(16, 3) * scaled.scale + scaled.mean).float()
+    expected = inner(((x - scaled.mean) / scaled.scale).float())
     torch.testing.assert_close(scaled.train()(x), expected, rtol=1e-5, atol=1e-5)
     with torch.inference_mode():
         folded = scaled.eval()(x)
@@ -129,8 +129,33 @@ def test_prediction_is_exact_when_the_offsets_are_large():
     scaled.mean.copy_(torch.tensor([1e5, 3.0]))
     scaled.scale.copy_(torch.tensor([0.05, 2.0]))
     x = (torch.randn(16, 2) * scaled.scale + scaled.mean).float()
-    exact = (x.double() - scaled.mean.double()) / scaled.scale.double()  # of these floats
+    exact = (x.double() - scaled.mean) / scaled.scale  # of these floats
     expected = inner(exact.float())
     torch.testing.assert_close(scaled.train()(x), expected, rtol=1e-3, atol=1e-3)
     with torch.inference_mode():
         torch.testing.assert_close(scaled.eval()(x), expected.detach(), rtol=1e-3, atol=1e-3)
+
+
+def test_float64_inputs_are_standardised_in_float64():
+    from sktorch_auto.estimators.nets import build_mlp
+
+    torch.manual_seed(0)
+    scaled = InputScaled(1, build_mlp(1, 1, (4,))).eval()
+    scaled.mean.fill_(3e7)
+    scaled.scale.fill_(0.5)
+    x = torch.tensor([[3e7 + 0.25], [3e7 - 0.75]], dtype=torch.float64)
+    with torch.inference_mode():
+        out = scaled(x)
+        expected = scaled.net(torch.tensor([[0.5], [-1.5]]))
+    torch.testing.assert_close(out, expected)
+
+
+def test_raw_units_beyond_float32_resolution_are_learned():
+    # 3e7 + N(0, 1): float32 rounds to multiples of 2, keeping almost nothing of the
+    # signal; standardising in float64 before the cast keeps all of it.
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(300, 2))
+    X = np.c_[3e7 + z[:, 0], z[:, 1]]
+    y = 3 * z[:, 0] + z[:, 1]
+    reg = TorchRegressor(n_epochs=40, learning_rate=1e-2, device="cpu", random_state=0)
+    assert reg.fit(X[:200], y[:200]).score(X[200:], y[200:]) > 0.95

@@ -179,7 +179,7 @@ def test_fit_writes_no_files_by_default(tmp_path, monkeypatch):
 
 def test_checkpoint_writes_best_network_file(tmp_path):
     X, y = _linear()
-    TorchRegressor(**{**FAST, "checkpoint": str(tmp_path / "run")}).fit(X, y)
+    TorchRegressor(**{**FAST, "n_best_nets": 1, "checkpoint": str(tmp_path / "run")}).fit(X, y)
     assert (tmp_path / "run.pt").is_file()
     assert not (tmp_path / "run_avg.pt").exists()
 
