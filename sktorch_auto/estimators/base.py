@@ -117,7 +117,7 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         "net_builder": [callable, None],
         "net_builder_kwargs": [dict, None],
         "hidden_layer_sizes": ["array-like"],
-        "activation": [StrOptions(set(ACTIVATIONS))],
+        "activation": [StrOptions(set(ACTIVATIONS) | {"auto"})],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "n_epochs": [Interval(Integral, 1, None, closed="left")],
@@ -140,7 +140,7 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
     }
 
     def __init__(self, net_builder=None, net_builder_kwargs=None, *,
-                 hidden_layer_sizes=(128, 128), activation="relu", dropout=0.0, weight_decay=0.0,
+                 hidden_layer_sizes=(128, 128), activation="auto", dropout=0.0, weight_decay=0.0,
                  n_epochs=100,
                  batch_size="auto", learning_rate="auto", train_prop=0.9, n_best_nets=5,
                  with_restarts=True, repeat_train=1, criterion="auto", device="auto",
@@ -213,6 +213,12 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
             )
         return tuple(int(s) for s in sizes)
 
+    #: The activation ``activation='auto'`` stands for (set by each estimator).
+    _auto_activation = "relu"
+
+    def _activation(self):
+        return self._auto_activation if self.activation == "auto" else self.activation
+
     def _build_net(self, n_features, n_outputs):
         net = self._build_inner_net(n_features, n_outputs)
         return InputScaled(n_features, net) if self.standardize else net
@@ -220,7 +226,7 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
     def _build_inner_net(self, n_features, n_outputs):
         if self.net_builder is None:
             return build_mlp(n_features, n_outputs, self._check_hidden_layer_sizes(),
-                             self.activation, self.dropout)
+                             self._activation(), self.dropout)
         kwargs = dict(self.net_builder_kwargs or {})
         for name, value in (("n_features_in", n_features), ("n_outputs", n_outputs)):
             if _accepts(self.net_builder, name):
