@@ -123,7 +123,11 @@ class RAdam:
         return self.adam.state
 
     def zero_grad(self, set_to_none=True):
-        self.adam.zero_grad(set_to_none=set_to_none)
+        if not set_to_none:
+            self.adam.zero_grad(set_to_none=False)
+            return
+        for p in self.params:  # what Adam.zero_grad does, without its profiling hooks
+            p.grad = None
 
     def set_learning_rate(self, learning_rate):
         self.lr = learning_rate

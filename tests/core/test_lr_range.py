@@ -51,8 +51,8 @@ def test_range_test_picks_a_tenth_of_the_rate_at_the_lowest_loss(monkeypatch):
 
     original = torch.optim.Adam
 
-    def spy(params, lr):
-        opt = original(params, lr=lr)
+    def spy(params, lr, **kwargs):
+        opt = original(params, lr=lr, **kwargs)
         spy.opt = opt
         return opt
 
