@@ -74,7 +74,7 @@ def trainer_core(X, y, batch_size, epochs):
 def estimator(X, y, batch_size, epochs):
     # A fixed rate: the per-fit range test of learning_rate='auto' is timed on its own.
     reg = TorchRegressor(batch_size=batch_size, n_epochs=epochs, device="cpu", random_state=0,
-                         learning_rate=1e-3)
+                         learning_rate=1e-3, hidden_layer_sizes=(64, 64), activation="relu")
     reg.fit(X.numpy(), y.numpy().ravel())
     return reg.n_iter_
 
@@ -125,7 +125,7 @@ def prediction(n_rows, d, repeats):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((2000, d), dtype=np.float32)
     reg = TorchRegressor(n_epochs=1, device="cpu", random_state=0,
-                         hidden_layer_sizes=(64, 64)).fit(X, X[:, 0])
+                         hidden_layer_sizes=(64, 64), activation="relu").fit(X, X[:, 0])
     big = rng.standard_normal((n_rows, d), dtype=np.float32)
     net = reg.net_
 
