@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from .optim import _adam
+from .optim import Adam
 
 #: Range of rates tried, and the number of steps that sweep it.
 START, END, STEPS = 1e-5, 1.0, 100
@@ -45,7 +45,7 @@ def find_learning_rate(net, criterion, batches, forward=None, steps=STEPS):
     """
     probe = copy.deepcopy(net).train()
     params = [p for p in probe.parameters() if p.requires_grad]
-    optimizer = _adam(params, START, (0.9, 0.999), 1e-8)  # fused where available
+    optimizer = Adam(params, START)
     growth = (END / START) ** (1 / (steps - 1))
     average, best_loss, best_rate = 0.0, math.inf, None
     source = _forever(batches)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from sktorch_auto.core import ArrayDataset, MixedCriterion, PytorchTrainer, set_seed
+from sktorch_auto.core import ArrayDataset, MixedCriterion, PytorchTrainer, lr_range, set_seed
 from sktorch_auto.core.batches import make_batches
 from sktorch_auto.core.lr_range import HIGHEST, LOWEST, find_learning_rate
 
@@ -49,7 +49,7 @@ def test_range_test_picks_a_tenth_of_the_rate_at_the_lowest_loss(monkeypatch):
             value = (np.log10(rate) + 2) ** 2 + (1e3 if rate > 0.1 else 0.0)
             return output.sum() * 0 + value
 
-    original = torch.optim.Adam
+    original = lr_range.Adam
 
     def spy(params, lr, **kwargs):
         opt = original(params, lr=lr, **kwargs)
@@ -59,7 +59,7 @@ def test_range_test_picks_a_tenth_of_the_rate_at_the_lowest_loss(monkeypatch):
     def optimizer_rate():
         return spy.opt.param_groups[0]["lr"]
 
-    monkeypatch.setattr(torch.optim, "Adam", spy)
+    monkeypatch.setattr(lr_range, "Adam", spy)
     batches = [([torch.ones(4, 1)], None, torch.ones(4, 1))]
     chosen = find_learning_rate(net, Scripted(), batches, steps=100)
     assert max(rates) < 1.0  # stopped once the loss exploded

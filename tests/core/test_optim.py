@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from sktorch_auto.core import set_seed
-from sktorch_auto.core.optim import Lookahead, RAdam, make_optimizer
+from sktorch_auto.core.optim import Adam, Lookahead, RAdam, make_optimizer
 
 
 def _sgd_lookahead(k, alpha, lr=0.1):
@@ -96,6 +96,69 @@ def test_s29_radam_matches_torch_radam_step_for_step(dtype, weight_decay, direct
     for a, b in zip(ours.parameters(), theirs.parameters()):
         torch.testing.assert_close(a, b, rtol=tol, atol=tol)
     assert not torch.allclose(ours[0].weight, initial[0].weight)  # it did train
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_adam_matches_torch_adam_step_for_step(direct):
+    torch.manual_seed(0)
+    ours = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+    theirs = copy.deepcopy(ours)
+    opt_ours = Adam(list(ours.parameters()), 1e-2)
+    opt_ours._direct = opt_ours._direct and direct
+    opt_theirs = torch.optim.Adam(theirs.parameters(), lr=1e-2)
+    X, y = torch.randn(64, 5), torch.randn(64, 1)
+    for step in range(20):
+        for net, opt in ((ours, opt_ours), (theirs, opt_theirs)):
+            for group in opt.param_groups:
+                group["lr"] = 1e-2 * (step + 1)  # a learning rate changed between steps
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(net(X), y).backward()
+            opt.step()
+    for a, b in zip(ours.parameters(), theirs.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(not hasattr(torch.amp, "GradScaler"), reason="torch.amp.GradScaler needs torch 2.3")
+def test_s29_grad_scaler_steps_the_optimizer_like_unscaled_training():
+    """What amp=True does on CUDA, checked with the CPU scaler: scaled gradients are
+    unscaled through Lookahead's param_groups before RAdam steps; an overflow skips it."""
+    torch.manual_seed(0)
+    net = torch.nn.Linear(3, 1)
+    ref = copy.deepcopy(net)
+    opt, ref_opt = make_optimizer(net.parameters(), 1e-2), make_optimizer(ref.parameters(), 1e-2)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
+    X, y = torch.randn(32, 3), torch.randn(32, 1)
+    for _ in range(12):
+        opt.zero_grad()
+        scaler.scale(torch.nn.functional.mse_loss(net(X), y)).backward()
+        scaler.step(opt)
+        scaler.update()
+        ref_opt.zero_grad()
+        torch.nn.functional.mse_loss(ref(X), y).backward()
+        ref_opt.step()
+    for a, b in zip(net.parameters(), ref.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    before = [p.detach().clone() for p in net.parameters()]
+    opt.zero_grad()
+    scaler.scale(net(X).sum() * float("inf")).backward()
+    scaler.step(opt)  # non-finite gradients: the step is skipped
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))
+
+
+def test_training_never_imports_torch_compiler_stack():
+    """torch.optim's first use imports torch._dynamo (over a second per process); the
+    optimizers here and a whole estimator fit must not pay that."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\n"
+            "from sktorch_auto import TorchRegressor\n"
+            "X = np.random.default_rng(0).normal(size=(64, 3))\n"
+            "TorchRegressor(n_epochs=2, device='cpu').fit(X, X[:, 0]).predict(X)\n"
+            "print('torch._dynamo' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120).stdout
+    assert out.strip().splitlines()[-1] == "False"
 
 
 def test_s29_make_optimizer_refuses_a_network_without_trainable_parameters():
