@@ -557,7 +557,7 @@ def _positions(data, reg):
     return {
         "tensor-data": data.index(weight) + 5,
         "estimator-name": name + 3,
-        "parameter-value": data.index(b"relu") + 1,
+        "parameter-value": data.index(b"auto") + 1,
         "checksum": data.index(b"checksum") + 40,
         "zip-local-header": 1,
         "zip-central-directory": central + 20,

@@ -9,8 +9,6 @@ Smith's range test as popularised by fastai). The network itself is not touched.
 import copy
 import math
 
-import torch
-
 from .optim import Adam
 
 #: Range of rates tried, and the number of steps that sweep it.

@@ -118,7 +118,8 @@ def test_adam_matches_torch_adam_step_for_step(direct):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.skipif(not hasattr(torch.amp, "GradScaler"), reason="torch.amp.GradScaler needs torch 2.3")
+@pytest.mark.skipif(not hasattr(torch.amp, "GradScaler"),
+                    reason="torch.amp.GradScaler needs torch 2.3")
 def test_s29_grad_scaler_steps_the_optimizer_like_unscaled_training():
     """What amp=True does on CUDA, checked with the CPU scaler: scaled gradients are
     unscaled through Lookahead's param_groups before RAdam steps; an overflow skips it."""
