@@ -30,7 +30,8 @@ class TorchRegressor(RegressorMixin, BaseTorchEstimator):
     activation : {'auto', 'relu', 'tanh', 'gelu', 'silu', 'logistic', 'identity'}, \
 default='auto'
         Activation of the built-in MLP. 'auto' is 'gelu' for :class:`TorchRegressor`
-        (smooth functions: it won on every regression set of the quality benchmark)
+        (on the quality benchmark it beat ReLU by 0.02-0.03 R^2 on smooth targets and
+        was better or within 0.005 on the other regression sets)
         and 'relu' for :class:`TorchClassifier` (where GELU did not win overall).
     dropout : float in [0, 1), default=0.0
         Dropout of the built-in MLP.
