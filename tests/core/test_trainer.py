@@ -587,3 +587,18 @@ def test_empty_dataset_is_rejected():
     empty = ArrayDataset(np.zeros((0, 3), np.float32), np.zeros((0, 1), np.float32))
     with pytest.raises(ValueError, match="empty"):
         train(empty, name=None)
+
+
+def test_weight_decay_shrinks_the_weights_and_refuses_negative_values():
+    X, y = linear_problem(n=128, d=4)
+    norms = {}
+    for decay in (0.0, 5.0):
+        set_seed(0)
+        trainer = PytorchTrainer(mlp_net, [4, 1, 16], device="cpu")
+        trainer.train(ArrayDataset(X, y), name=None, n_epochs=20, learning_rate=1e-2,
+                      verbose=False, n_best_nets=1, weight_decay=decay)
+        norms[decay] = sum(float(p.detach().norm()) for p in trainer.net.parameters())
+    assert norms[5.0] < 0.8 * norms[0.0]
+    with pytest.raises(ValueError, match="weight_decay"):
+        PytorchTrainer(mlp_net, [4, 1], device="cpu").train(
+            ArrayDataset(X, y), name=None, n_epochs=1, verbose=False, weight_decay=-1.0)
