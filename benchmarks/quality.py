@@ -2,7 +2,8 @@
 boosting and a carefully set-up skorch, with 5-fold cross-validation.
 
 Run ``python benchmarks/quality.py`` (``--only diabetes iris`` for some datasets,
-``--folds``, ``--no-skorch``). Regression is scored with R^2, classification with
+``--folds``, ``--no-skorch``, ``--seed``; ``--held-out`` adds nine synthetic sets that were
+kept out of the choice of the defaults). Regression is scored with R^2, classification with
 accuracy; the table gives the mean over the folds (fixed seeds) and the mean fit time
 (after one untimed warm-up fit per kind of model, so that a process's one-off costs are
 not charged to the first dataset).
@@ -54,6 +55,41 @@ def _datasets():
         "noisy multiclass": ("classification", lambda: datasets.make_classification(
             n_samples=1000, n_features=20, n_informative=8, n_classes=5, flip_y=0.2,
             random_state=SEED)),
+    }
+
+
+def _held_out_datasets():
+    """Synthetic sets kept out of the choice of defaults, to check it does not overfit the
+    benchmark (``--held-out``); generated with their own fixed seed."""
+    s = 1
+
+    def multi_output():
+        X, y = datasets.make_regression(n_samples=300, n_features=10, n_targets=3, noise=10,
+                                        random_state=s)
+        return np.c_[X, X[:, :2] ** 2], y + 50 * np.tanh(X[:, :3])
+
+    def hastie():
+        X, y = datasets.make_hastie_10_2(n_samples=1500, random_state=s)
+        return X, (y > 0).astype(int)
+
+    return {
+        "moons": ("classification", lambda: datasets.make_moons(
+            n_samples=400, noise=0.3, random_state=s)),
+        "circles": ("classification", lambda: datasets.make_circles(
+            n_samples=300, noise=0.15, factor=0.5, random_state=s)),
+        "hastie": ("classification", hastie),
+        "binary": ("classification", lambda: datasets.make_classification(
+            n_samples=600, n_features=15, n_informative=5, flip_y=0.05, class_sep=0.8,
+            random_state=s)),
+        "friedman2": ("regression", lambda: datasets.make_friedman2(
+            n_samples=500, noise=20, random_state=s)),
+        "friedman3": ("regression", lambda: datasets.make_friedman3(
+            n_samples=500, noise=0.05, random_state=s)),
+        "sparse linear": ("regression", lambda: datasets.make_regression(
+            n_samples=200, n_features=30, n_informative=10, noise=20, random_state=s)),
+        "sparse uncorrelated": ("regression", lambda: datasets.make_sparse_uncorrelated(
+            n_samples=300, n_features=10, random_state=s)),
+        "multi-output": ("regression", multi_output),
     }
 
 
@@ -156,11 +192,17 @@ def evaluate(model, X, y, task, folds):
 
 
 def main():
+    global SEED
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", default=None)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--no-skorch", action="store_true")
+    parser.add_argument("--held-out", action="store_true",
+                        help="also run nine synthetic sets kept out of the choice of defaults")
+    parser.add_argument("--seed", type=int, default=SEED,
+                        help="seed of the folds, the models and the benchmark's synthetic sets")
     args = parser.parse_args()
+    SEED = args.seed
     try:
         import skorch  # noqa: F401
         with_skorch = not args.no_skorch
@@ -168,7 +210,8 @@ def main():
         with_skorch = False
 
     rows = []
-    for name, (task, load) in _datasets().items():
+    sets = {**_datasets(), **(_held_out_datasets() if args.held_out else {})}
+    for name, (task, load) in sets.items():
         if args.only and not any(o.lower() in name.lower() for o in args.only):
             continue
         X, y = load()
