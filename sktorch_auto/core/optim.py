@@ -144,23 +144,31 @@ class Adam:
     def step(self):
         self._adam_step(self.lr, self.eps, *self._with_grads())
 
+    @staticmethod
+    def _buffers(params, states):
+        """Gradients, moments and step counters of ``params``; the counters advance by one."""
+        steps = [s["step"] for s in states]
+        torch._foreach_add_(steps, 1)
+        return ([p.grad for p in params], [s["exp_avg"] for s in states],
+                [s["exp_avg_sq"] for s in states], steps)
+
+    def _update_moments(self, grads, exp_avgs, exp_avg_sqs):
+        beta1, beta2 = self.betas
+        torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
+        torch._foreach_mul_(exp_avg_sqs, beta2)
+        torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
+
     def _adam_step(self, lr, eps, params, states):
         """Adam's update of ``params`` with the learning rate ``lr`` and ``eps``."""
         if not params:
             return
         beta1, beta2 = self.betas
-        steps = [s["step"] for s in states]
-        torch._foreach_add_(steps, 1)
-        grads = [p.grad for p in params]
-        exp_avgs = [s["exp_avg"] for s in states]
-        exp_avg_sqs = [s["exp_avg_sq"] for s in states]
+        grads, exp_avgs, exp_avg_sqs, steps = self._buffers(params, states)
         if self._direct:
             _FUSED_ADAM(params, grads, exp_avgs, exp_avg_sqs, [], steps, lr=lr, beta1=beta1,
                         beta2=beta2, weight_decay=0.0, eps=eps, amsgrad=False, maximize=False)
             return
-        torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
-        torch._foreach_mul_(exp_avg_sqs, beta2)
-        torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
+        self._update_moments(grads, exp_avgs, exp_avg_sqs)
         for p, m, v, t in zip(params, exp_avgs, exp_avg_sqs, steps):  # per-parameter steps
             t = float(t)
             denom = (v.sqrt() / math.sqrt(1 - beta2**t)).add_(eps)
@@ -177,10 +185,8 @@ class RAdam(Adam):
 
     Parameters
     ----------
-    params : iterable of torch.nn.Parameter
-    lr : float
-    betas : (float, float), default=(0.9, 0.999)
-    eps : float, default=1e-8
+    params, lr, betas, eps
+        As in :class:`Adam`.
     weight_decay : float, default=0.0
         Decoupled weight decay (as in AdamW): every step multiplies the weights by
         ``1 - lr * weight_decay`` before the update.
@@ -211,13 +217,8 @@ class RAdam(Adam):
             return
         if not params:
             return
-        grads = [p.grad for p in params]
-        exp_avgs = [s["exp_avg"] for s in states]
-        exp_avg_sqs = [s["exp_avg_sq"] for s in states]
-        torch._foreach_add_([s["step"] for s in states], 1)
-        torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
-        torch._foreach_mul_(exp_avg_sqs, beta2)
-        torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
+        grads, exp_avgs, exp_avg_sqs, _ = self._buffers(params, states)
+        self._update_moments(grads, exp_avgs, exp_avg_sqs)
         torch._foreach_add_(params, exp_avgs, alpha=-self.lr / bias1)
 
 
