@@ -115,8 +115,15 @@ class Adam:
         self.params = list(params)
         self.betas, self.eps = betas, eps
         self.param_groups = [{"params": self.params, "lr": lr}]
+        devices = {p.device for p in self.params}
+        # While every parameter takes every step, one counter tensor stands for all (one
+        # increment per step instead of a multi-tensor one); they part ways otherwise.
+        self._shared_step = (torch.zeros((), dtype=torch.float32, device=devices.pop())
+                             if len(devices) == 1 else None)
+        self._shared_count = 0  # its value, kept on the host: no device sync per step
         self.state = {
-            p: {"step": torch.zeros((), dtype=torch.float32, device=p.device),
+            p: {"step": self._shared_step if self._shared_step is not None
+                else torch.zeros((), dtype=torch.float32, device=p.device),
                 "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
                 "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format)}
             for p in self.params}
@@ -142,15 +149,32 @@ class Adam:
 
     @torch.no_grad()
     def step(self):
-        self._adam_step(self.lr, self.eps, *self._with_grads())
+        params, states = self._with_grads()
+        if params:
+            self._adam_update(self.lr, self.eps, params, *self._buffers(params, states))
 
-    @staticmethod
-    def _buffers(params, states):
+    def _buffers(self, params, states):
         """Gradients, moments and step counters of ``params``; the counters advance by one."""
-        steps = [s["step"] for s in states]
-        torch._foreach_add_(steps, 1)
+        if self._shared_step is not None and len(params) == len(self.params):
+            self._shared_step.add_(1)
+            self._shared_count += 1
+            steps = [self._shared_step] * len(params)
+        else:
+            if self._shared_step is not None:  # a parameter without gradient this time
+                for state in self.state.values():
+                    state["step"] = state["step"].clone()
+                self._shared_step = None
+            steps = [s["step"] for s in states]
+            torch._foreach_add_(steps, 1)
         return ([p.grad for p in params], [s["exp_avg"] for s in states],
                 [s["exp_avg_sq"] for s in states], steps)
+
+    def _step_groups(self, n, steps):
+        """``(t, indices)``: the step count shared by each group of the ``n`` parameters."""
+        if self._shared_step is not None:
+            return [(self._shared_count, range(n))]
+        counts = torch.stack(steps).tolist()  # parameters skipped steps: rare, one sync
+        return [(t, [i for i in range(n) if counts[i] == t]) for t in sorted(set(counts))]
 
     def _update_moments(self, grads, exp_avgs, exp_avg_sqs):
         beta1, beta2 = self.betas
@@ -158,12 +182,9 @@ class Adam:
         torch._foreach_mul_(exp_avg_sqs, beta2)
         torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
 
-    def _adam_step(self, lr, eps, params, states):
-        """Adam's update of ``params`` with the learning rate ``lr`` and ``eps``."""
-        if not params:
-            return
+    def _adam_update(self, lr, eps, params, grads, exp_avgs, exp_avg_sqs, steps):
+        """Adam's update of ``params`` (counters already advanced) with ``lr`` and ``eps``."""
         beta1, beta2 = self.betas
-        grads, exp_avgs, exp_avg_sqs, steps = self._buffers(params, states)
         if self._direct:
             _FUSED_ADAM(params, grads, exp_avgs, exp_avg_sqs, [], steps, lr=lr, beta1=beta1,
                         beta2=beta2, weight_decay=0.0, eps=eps, amsgrad=False, maximize=False)
@@ -195,31 +216,35 @@ class RAdam(Adam):
     def __init__(self, params, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(params, lr, betas, eps)
         self.weight_decay = weight_decay
-        self.t = 0
 
     def set_learning_rate(self, learning_rate):
         self.param_groups[0]["lr"] = learning_rate
 
     @torch.no_grad()
     def step(self):
-        self.t += 1
-        beta1, beta2 = self.betas
-        bias1, bias2 = 1 - beta1**self.t, 1 - beta2**self.t
-        rho_inf = 2 / (1 - beta2) - 1
-        rho_t = rho_inf - 2 * self.t * beta2**self.t / bias2
-        if self.weight_decay:
-            torch._foreach_mul_(self.params, 1 - self.lr * self.weight_decay)
         params, states = self._with_grads()
-        if rho_t > 5:
-            rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf
-                             / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
-            self._adam_step(self.lr * rect, self.eps / math.sqrt(bias2), params, states)
-            return
         if not params:
             return
-        grads, exp_avgs, exp_avg_sqs, _ = self._buffers(params, states)
-        self._update_moments(grads, exp_avgs, exp_avg_sqs)
-        torch._foreach_add_(params, exp_avgs, alpha=-self.lr / bias1)
+        if self.weight_decay:
+            torch._foreach_mul_(params, 1 - self.lr * self.weight_decay)
+        buffers = self._buffers(params, states)
+        beta1, beta2 = self.betas
+        rho_inf = 2 / (1 - beta2) - 1
+        for t, group in self._step_groups(len(params), buffers[3]):
+            grads, exp_avgs, exp_avg_sqs, steps = (
+                buffers if len(group) == len(params) else
+                [[column[i] for i in group] for column in buffers])
+            subset = params if len(group) == len(params) else [params[i] for i in group]
+            bias1, bias2 = 1 - beta1**t, 1 - beta2**t
+            rho_t = rho_inf - 2 * t * beta2**t / bias2
+            if rho_t > 5:
+                rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf
+                                 / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+                self._adam_update(self.lr * rect, self.eps / math.sqrt(bias2), subset,
+                                  grads, exp_avgs, exp_avg_sqs, steps)
+            else:
+                self._update_moments(grads, exp_avgs, exp_avg_sqs)
+                torch._foreach_add_(subset, exp_avgs, alpha=-self.lr / bias1)
 
 
 #: RAdam's second-moment decay. RAdam's warm-up lasts about ``2 / (1 - beta2)`` steps (its

@@ -118,6 +118,31 @@ def test_adam_matches_torch_adam_step_for_step(direct):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("cls, theirs_cls", [(Adam, torch.optim.Adam),
+                                               (RAdam, torch.optim.RAdam)])
+@pytest.mark.parametrize("direct", [True, False])
+def test_step_counters_stay_per_parameter_when_some_have_no_gradient(cls, theirs_cls, direct):
+    """A branch used every third step only: its parameters skip steps, so their step
+    counters (Adam's bias corrections) fall behind the others', as in torch.optim."""
+    torch.manual_seed(0)
+    ours = torch.nn.ModuleList([torch.nn.Linear(5, 1), torch.nn.Linear(5, 1)])
+    theirs = copy.deepcopy(ours)
+    opt_ours = cls(list(ours.parameters()), 1e-2)
+    opt_ours._direct = opt_ours._direct and direct
+    opt_theirs = theirs_cls(theirs.parameters(), lr=1e-2)
+    X, y = torch.randn(32, 5), torch.randn(32, 1)
+    for step in range(12):
+        for net, opt in ((ours, opt_ours), (theirs, opt_theirs)):
+            opt.zero_grad()
+            out = net[0](X) + (net[1](X) if step % 3 == 0 else 0)
+            torch.nn.functional.mse_loss(out, y).backward()
+            opt.step()
+    for a, b in zip(ours.parameters(), theirs.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    counts = [float(opt_ours.state[p]["step"]) for p in ours.parameters()]
+    assert counts == [12, 12, 4, 4]
+
+
 @pytest.mark.skipif(not hasattr(torch.amp, "GradScaler"),
                     reason="torch.amp.GradScaler needs torch 2.3")
 def test_s29_grad_scaler_steps_the_optimizer_like_unscaled_training():
