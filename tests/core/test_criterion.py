@@ -179,3 +179,18 @@ def test_s27_output_column_count_mismatch_is_reported():
 def test_s28_scale_length_must_match_flags():
     with pytest.raises(ValueError):
         MixedCriterion(None, regression_flags=[1, 0], scale=([0.0], [1.0]))
+
+
+def test_softmax_criterion_is_the_cross_entropy_with_and_without_weights():
+    torch.manual_seed(0)
+    out = torch.randn(6, 3)
+    labels = torch.tensor([0, 2, 1, 1, 0, 2])
+    onehot = torch.nn.functional.one_hot(labels, 3).float()
+    crit = SoftmaxCriterion()
+    expected = torch.nn.functional.cross_entropy(out, labels)
+    torch.testing.assert_close(crit(out, onehot), expected)
+    soft = torch.full((6, 3), 1 / 3)  # soft targets: the mean of the log-probabilities
+    torch.testing.assert_close(crit(out, soft), -torch.log_softmax(out, 1).mean(1).mean())
+    w = torch.tensor([1.0, 2.0, 0.0, 1.0, 3.0, 1.0])
+    per_sample = torch.nn.functional.cross_entropy(out, labels, reduction="none")
+    torch.testing.assert_close(crit(out, onehot, w), (w * per_sample).mean())
