@@ -76,6 +76,11 @@ class TrainingPolicy:
     with_restarts : bool, default=True
         Restart the optimizer once 20% of the countdown passed without progress,
         at most once per countdown.
+    tol : float, default=0.0
+        Progress must also be an improvement of at least ``tol`` times the first
+        epoch's loss: once the loss is that close to its floor (a separable
+        classification whose loss keeps halving towards zero), further gains do not
+        hold off early stopping. 0 is the seed's rule (S9).
 
     Attributes
     ----------
@@ -93,13 +98,15 @@ class TrainingPolicy:
         Current learning rate.
     """
 
-    def __init__(self, n_epochs, learning_rate, with_restarts=True):
+    def __init__(self, n_epochs, learning_rate, with_restarts=True, tol=0.0):
         self.patience = patience_for(n_epochs)
         self.decay_every = max(1, math.ceil(DECAY_SHARE * self.patience))
         self.restart_after = max(1, math.ceil(RESTART_SHARE * self.patience))
         self.initial_learning_rate = learning_rate
         self.learning_rate = learning_rate
         self.with_restarts = with_restarts
+        self.tol = tol
+        self._least_gain = None  # tol times the first loss, once it is known
         self.best_loss = math.inf
         # The best loss when progress was last made: small gains below 0.5% add up
         # against it, so a loss that keeps falling slowly is progress, not a stall.
@@ -112,8 +119,11 @@ class TrainingPolicy:
         if not math.isfinite(loss):
             return Decision(False, False, False, False, True, True, self.learning_rate)
         new_best = loss < self.best_loss
-        progress = self._reference == math.inf or _is_better(
-            loss, self._reference, MIN_IMPROVEMENT
+        if self._least_gain is None:
+            self._least_gain = self.tol * abs(loss)
+        progress = self._reference == math.inf or (
+            _is_better(loss, self._reference, MIN_IMPROVEMENT)
+            and loss < self._reference - self._least_gain
         )
         if new_best:
             self.best_loss = loss

@@ -54,7 +54,7 @@ class TrainingRun:
     """State of one training run: policy, optimizer, kept versions, files, report."""
 
     def __init__(self, trainer, name, n_epochs, learning_rate, with_restarts, n_best_nets,
-                 verbose, amp=False, compile=False, weight_decay=0.0):
+                 verbose, amp=False, compile=False, weight_decay=0.0, tol=0.0):
         self.trainer = trainer
         device = trainer.device
         self.net = trainer.net
@@ -67,8 +67,9 @@ class TrainingRun:
         self.n_epochs = n_epochs
         self.verbose = verbose
         self.with_restarts = with_restarts
+        self.tol = tol
         initial = 1e-3 if learning_rate == "auto" else learning_rate  # until the range test
-        self.policy = TrainingPolicy(n_epochs, initial, with_restarts)
+        self.policy = TrainingPolicy(n_epochs, initial, with_restarts, tol)
         self.weight_decay = weight_decay
         self.optimizer = make_optimizer(trainer.net.parameters(), initial, weight_decay)
         self.best = BestVersions(n_best_nets)
@@ -80,7 +81,7 @@ class TrainingRun:
 
     def set_initial_learning_rate(self, learning_rate):
         """Start from ``learning_rate`` (the one a range test chose)."""
-        self.policy = TrainingPolicy(self.n_epochs, learning_rate, self.with_restarts)
+        self.policy = TrainingPolicy(self.n_epochs, learning_rate, self.with_restarts, self.tol)
         self.optimizer.set_learning_rate(learning_rate)
 
     def forward(self, inputs):

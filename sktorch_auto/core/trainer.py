@@ -125,7 +125,7 @@ class PytorchTrainer:
               n_epochs=50, train_prop=0.9, learning_rate=1e-3, n_workers=0, verbose=True,
               epoch_hook=None, repeat_train=1, repeat_valid=1, n_best_nets=1,
               with_restarts=True, shuffle=True, *, split_seed=None, stratify=None, amp=False,
-              compile=False, weight_decay=0.0):
+              compile=False, weight_decay=0.0, tol=0.0):
         """Train the network on ``dataset`` (S3-S15); return ``self``.
 
         Parameters
@@ -175,6 +175,11 @@ class PytorchTrainer:
         weight_decay : float, default=0.0
             Decoupled weight decay of the optimizer (AdamW's): each step shrinks the
             weights by ``learning_rate * weight_decay`` of their value.
+        tol : float, default=0.0
+            Progress (S9) must also lower the validation loss by at least ``tol`` times
+            the first epoch's validation loss: gains smaller than that, as when a
+            separable classification's loss keeps halving towards zero, let the countdown
+            run. 0 keeps the seed's rule.
 
         Returns
         -------
@@ -195,10 +200,11 @@ class PytorchTrainer:
         valid_size = EVAL_BATCH_SIZE if cache.get("tensors") is not None else batch_size
         valid_batches = make_batches(dataset, valid_idx, max(batch_size, valid_size), False,
                                      self.device, n_workers, cache, dtype=input_dtype(self.net))
-        if not (isinstance(weight_decay, (int, float)) and 0 <= weight_decay < math.inf):
-            raise ValueError(f"weight_decay must be a non-negative number; got {weight_decay!r}.")
+        for key, value in (("weight_decay", weight_decay), ("tol", tol)):
+            if not (isinstance(value, (int, float)) and 0 <= value < math.inf):
+                raise ValueError(f"{key} must be a non-negative number; got {value!r}.")
         run = TrainingRun(self, name, n_epochs, learning_rate, with_restarts, n_best_nets,
-                          verbose, amp, compile, weight_decay)
+                          verbose, amp, compile, weight_decay, tol)
         try:
             if learning_rate == "auto":  # inside: a Ctrl-C here ends training gracefully too
                 run.set_initial_learning_rate(find_learning_rate(
@@ -233,8 +239,8 @@ class PytorchTrainer:
         count = 0
         with torch.enable_grad() if training else torch.inference_mode():
             for _ in range(repeats):
-                bar = tqdm(batches, desc=f"epoch {epoch} {'train' if training else 'valid'}",
-                           leave=False, disable=not (run.verbose and training))
+                bar = (tqdm(batches, desc=f"epoch {epoch} train", leave=False)
+                       if run.verbose and training else batches)
                 for inputs, weight, target in bar:
                     output = run.forward(inputs)
                     if output.shape != target.shape:

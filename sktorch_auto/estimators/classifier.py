@@ -8,7 +8,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import column_or_1d, validate_data
 
 from ..core.criterion import MixedCriterion, SoftmaxCriterion
-from .base import BaseTorchEstimator
+from .base import TOL, BaseTorchEstimator
 
 
 def _class_weights(class_weight, classes, y):
@@ -31,7 +31,7 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
     Parameters
     ----------
     net_builder, net_builder_kwargs, hidden_layer_sizes, activation, dropout, weight_decay, \
-n_epochs, \
+n_epochs, tol, \
 batch_size, learning_rate, train_prop, n_best_nets, with_restarts, repeat_train, criterion, \
 device, verbose, random_state, warm_start, n_workers, checkpoint, amp, compile, \
 standardize
@@ -71,7 +71,7 @@ best_loss_, averaged_epochs_, stop_reason_, device_, learning_rate_
 
     def __init__(self, net_builder=None, net_builder_kwargs=None, *,
                  hidden_layer_sizes=(128, 128), activation="auto", dropout=0.0, weight_decay=0.0,
-                 n_epochs=100, batch_size="auto", learning_rate="auto", train_prop=0.9,
+                 n_epochs=100, tol=TOL, batch_size="auto", learning_rate="auto", train_prop=0.9,
                  n_best_nets=5, with_restarts=True, repeat_train=1, criterion="auto", device="auto",
                  verbose=False, random_state=None, warm_start=False, n_workers=0,
                  checkpoint=None, amp=False, compile=False, standardize=True,
@@ -79,7 +79,7 @@ best_loss_, averaged_epochs_, stop_reason_, device_, learning_rate_
         super().__init__(
             net_builder, net_builder_kwargs, hidden_layer_sizes=hidden_layer_sizes,
             activation=activation, dropout=dropout, weight_decay=weight_decay,
-            n_epochs=n_epochs, batch_size=batch_size,
+            n_epochs=n_epochs, tol=tol, batch_size=batch_size,
             learning_rate=learning_rate, train_prop=train_prop, n_best_nets=n_best_nets,
             with_restarts=with_restarts, repeat_train=repeat_train, criterion=criterion,
             device=device, verbose=verbose, random_state=random_state, warm_start=warm_start,

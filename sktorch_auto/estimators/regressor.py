@@ -40,6 +40,11 @@ default='auto'
         weights by ``learning_rate * weight_decay`` of their value.
     n_epochs : int, default=100
         Maximum epochs; early stopping ends sooner (countdown of 15% of ``n_epochs``).
+    tol : float, default=1e-3
+        Early stopping's progress must lower the validation loss by 0.5% and by ``tol``
+        times the first epoch's validation loss: smaller gains, as when a separable
+        classification's loss keeps halving towards zero, do not prolong training.
+        0 counts every gain of 0.5%.
     batch_size : int or 'auto', default='auto'
         'auto' is ``min(256, max(16, n_samples // 32))``.
     learning_rate : float or 'auto', default='auto'

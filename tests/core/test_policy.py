@@ -89,6 +89,27 @@ def test_s9_progress_threshold_uses_magnitude_for_negative_losses():
     assert big.new_best and big.progress
 
 
+def test_s9_tol_asks_progress_to_gain_a_share_of_the_first_loss_too():
+    """With ``tol``, a gain must also be ``tol`` times the first loss: a loss that keeps
+    halving near zero stops making progress, while gains still add up to progress."""
+    policy = TrainingPolicy(20, 1e-3, with_restarts=False, tol=0.1)  # countdown 3
+    decisions = run(policy, [2.0, 1.0, 0.85, 0.79, 0.7, 0.35, 0.2, 0.1, 0.05, 0.02])
+    assert flags(decisions, "new_best") == list(range(1, 11))
+    # least gain 0.2: 0.85 is 15% below 1.0 but only 0.15 lower; 0.79 is 0.21 lower.
+    assert flags(decisions, "progress") == [1, 2, 4, 6, 8]
+    assert flags(decisions, "stop") == []
+    assert run(policy, [0.01])[0].stop  # 0.1 -> 0.01: gains of 0.09 at most
+
+
+def test_s9_without_tol_every_half_percent_counts():
+    losses = [2.0 * 0.5 ** k for k in range(12)]
+    assert flags(run(TrainingPolicy(20, 1e-3, tol=0.0), losses), "progress") == list(
+        range(1, 13))
+    # least gain 0.02: 2**-5 -> 2**-6 gains 0.016, not enough, but 2**-5 -> 2**-7 is.
+    assert flags(run(TrainingPolicy(20, 1e-3, tol=0.01), losses), "progress") == [
+        1, 2, 3, 4, 5, 6, 7, 9]
+
+
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
 def test_s9_non_finite_loss_stops_and_reports_divergence(bad):
     policy = TrainingPolicy(100, 1e-3)

@@ -602,3 +602,28 @@ def test_weight_decay_shrinks_the_weights_and_refuses_negative_values():
     with pytest.raises(ValueError, match="weight_decay"):
         PytorchTrainer(mlp_net, [4, 1], device="cpu").train(
             ArrayDataset(X, y), name=None, n_epochs=1, verbose=False, weight_decay=-1.0)
+
+
+def test_tol_ends_training_once_gains_are_small_next_to_the_first_loss():
+    """A separable problem: its validation loss keeps falling towards zero; with ``tol``
+    training stops once the gains are below tol x the first epoch's loss."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2)).astype(np.float32)
+    y = (X[:, :1] > 0).astype(np.float32)
+    runs = {}
+    for tol in (0.0, 0.05):
+        set_seed(0)
+        trainer = PytorchTrainer(mlp_net, [2, 1, 16], device="cpu")
+        trainer.train(ArrayDataset(X, y), name=None, n_epochs=60, learning_rate=1e-2,
+                      verbose=False, tol=tol)
+        runs[tol] = trainer
+    assert runs[0.0].stop_reason == "n_epochs"
+    assert runs[0.05].stop_reason == "early_stopping"
+    assert len(runs[0.05].history) < len(runs[0.0].history)
+    # Stopped while the loss was still falling (by less than 5% of the first loss).
+    def lowest(trainer):
+        return min(entry["valid_loss"] for entry in trainer.history)
+    assert lowest(runs[0.0]) < lowest(runs[0.05]) < runs[0.05].history[0]["valid_loss"] / 2
+    with pytest.raises(ValueError, match="tol"):
+        PytorchTrainer(mlp_net, [2, 1], device="cpu").train(
+            ArrayDataset(X, y), name=None, n_epochs=1, verbose=False, tol=-0.1)

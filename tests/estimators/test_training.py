@@ -30,6 +30,18 @@ def test_early_stopping_on_pure_noise():
     assert reg.n_iter_ < 60
 
 
+def test_tol_stops_a_separable_fit_whose_loss_keeps_halving():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 2))
+    y = np.where(X[:, 0] > 0, "a", "b")
+    fits = {tol: TorchClassifier(n_epochs=60, tol=tol, learning_rate=1e-2, device="cpu",
+                                 random_state=0).fit(X, y) for tol in (0.0, 0.01)}
+    assert fits[0.0].get_params()["tol"] == 0.0
+    assert fits[0.01].stop_reason_ == "early_stopping"
+    assert fits[0.01].n_iter_ < fits[0.0].n_iter_
+    assert fits[0.01].score(X, y) > 0.97
+
+
 def test_history_has_one_entry_per_epoch_with_losses_and_learning_rate():
     X, y = _linear()
     reg = TorchRegressor(**FAST).fit(X, y)
