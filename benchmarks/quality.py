@@ -235,7 +235,7 @@ def main():
     print("|---|---|" + "---|" * len(names))
     for name, task, results in rows:
         best = max(s for s, _ in results.values() if not np.isnan(s))
-        cells = [f"{'**' if s == best else ''}{s:.3f}{'**' if s == best else ''} ({t:.1f} s)"
+        cells = [f"{'**' if s == best else ''}{s:.3f}{'**' if s == best else ''} ({t:.2f} s)"
                  for s, t in results.values()]
         metric = "R^2" if task == "regression" else "accuracy"
         print(f"| {name} | {metric} | " + " | ".join(cells) + " |")
