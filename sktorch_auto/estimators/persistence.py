@@ -45,7 +45,9 @@ def _to_plain(value):
         return str(value)
     if isinstance(value, dict):
         return {_to_plain(k): _to_plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, tuple):  # torch's safe loader keeps tuples: they come back as such
+        return tuple(_to_plain(v) for v in value)
+    if isinstance(value, list):
         return [_to_plain(v) for v in value]
     return value
 

@@ -259,3 +259,27 @@ def test_save_with_non_plain_builder_argument_raises_value_error(tmp_path):
     # joblib keeps it.
     joblib.dump(reg, tmp_path / "reg.joblib")
     assert np.array_equal(joblib.load(tmp_path / "reg.joblib").predict(X), reg.predict(X))
+
+
+def _net_with_sizes(n_features_in, n_outputs, sizes=(4,), names=(), nested=None):
+    layers, width = [], n_features_in
+    for size in sizes:
+        layers += [torch.nn.Linear(width, size), torch.nn.ReLU()]
+        width = size
+    return torch.nn.Sequential(*layers, torch.nn.Linear(width, n_outputs))
+
+
+def test_save_load_keeps_tuples_and_lists_in_parameters(tmp_path):
+    """Builder arguments come back with their own types: a tuple as a tuple (so that the
+    loaded estimator's parameters equal the saved one's), a list as a list."""
+    X, y = _data()
+    kwargs = {"sizes": (6, 5), "names": ["a", "b"], "nested": {"pair": (1, 2)}}
+    reg = TorchRegressor(_net_with_sizes, kwargs, **FAST).fit(X, y)
+    reg.save(tmp_path / "reg.skt")
+    loaded = TorchRegressor.load(tmp_path / "reg.skt", net_builder=_net_with_sizes)
+    assert loaded.net_builder_kwargs == kwargs
+    assert type(loaded.net_builder_kwargs["sizes"]) is tuple
+    assert type(loaded.net_builder_kwargs["names"]) is list
+    assert type(loaded.net_builder_kwargs["nested"]["pair"]) is tuple
+    assert type(loaded.hidden_layer_sizes) is tuple
+    assert np.array_equal(loaded.predict(X), reg.predict(X))
