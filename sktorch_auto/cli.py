@@ -57,10 +57,13 @@ def _estimator(task, args, verbose):
     from .estimators import TorchClassifier, TorchRegressor
 
     cls = TorchClassifier if task == "classification" else TorchRegressor
-    params = dict(n_epochs=args.epochs, learning_rate=args.lr, random_state=args.seed,
-                  device=args.device, verbose=verbose)
-    if args.batch_size is not None:
-        params["batch_size"] = args.batch_size
+    params = dict(learning_rate=args.lr, random_state=args.seed, device=args.device,
+                  verbose=verbose)
+    # Options left out keep the estimators' defaults.
+    for name, value in (("n_epochs", args.epochs), ("batch_size", args.batch_size),
+                        ("tol", args.tol)):
+        if value is not None:
+            params[name] = value
     if args.hidden is not None:
         params["hidden_layer_sizes"] = tuple(args.hidden)
     return cls(**params)
@@ -88,8 +91,10 @@ def _plot(estimator, path):
 
 def _report(estimator, task):
     metric = "accuracy" if task == "classification" else "R^2"
+    chosen = " (range test)" if estimator.learning_rate == "auto" else ""
     print(f"{estimator.n_iter_} epochs (best {estimator.best_epoch_}, stopped by "
-          f"{estimator.stop_reason_}); validation {metric} {estimator.validation_score_:.4f}")
+          f"{estimator.stop_reason_}); learning rate {estimator.learning_rate_:.3g}{chosen}; "
+          f"validation {metric} {estimator.validation_score_:.4f}")
 
 
 # -------------------------------------------------------------------------- commands
@@ -182,6 +187,16 @@ def cmd_demo(args):
 
 
 # ---------------------------------------------------------------------------- parser
+def _learning_rate(text):
+    """``--lr``: 'auto' or a number."""
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog="sktorch-auto",
@@ -200,9 +215,13 @@ def _parser():
                      help="target column (repeat for several)")
     fit.add_argument("--out", required=True, help="model file to write")
     fit.add_argument("--task", choices=TASKS, default="auto")
-    fit.add_argument("--epochs", type=int, default=100)
-    fit.add_argument("--batch-size", type=int, default=None)
-    fit.add_argument("--lr", type=float, default=1e-3)
+    fit.add_argument("--epochs", type=int, default=None, help="at most (default 100)")
+    fit.add_argument("--batch-size", type=int, default=None,
+                     help="default: chosen from the number of rows")
+    fit.add_argument("--lr", type=_learning_rate, default="auto",
+                     help="initial learning rate, or 'auto' (default: a range test)")
+    fit.add_argument("--tol", type=float, default=None,
+                     help="least relative gain that early stopping counts (default 1e-3)")
     fit.add_argument("--hidden", type=int, nargs="+", default=None,
                      help="hidden layer sizes, e.g. --hidden 64 64")
     fit.add_argument("--seed", type=int, default=0)

@@ -55,6 +55,7 @@ def test_fit_predict_info_round_trip_for_a_regression(tmp_path):
               "--quiet", "--seed", "1", cwd=tmp_path)
     assert fit.returncode == 0, fit.stderr
     assert "task: regression" in fit.stdout and "validation R^2" in fit.stdout
+    assert "(range test)" in fit.stdout  # the estimators' default learning_rate='auto'
     pred = run("predict", "m.skt", "train.csv", "--out", "pred.csv", cwd=tmp_path)
     assert pred.returncode == 0, pred.stderr
     out = read_table(tmp_path / "pred.csv")
@@ -91,9 +92,10 @@ def test_two_targets_with_a_binary_one_are_the_mixed_task(tmp_path):
     write_csv(tmp_path / "d.csv", {k: data[k] for k in ("a", "b", "price", "sold")})
     fit = run("fit", "d.csv", "--target", "price", "--target", "sold", "--out", "m.skt",
               "--epochs", "20", "--hidden", "16", "--batch-size", "32", "--lr", "0.01",
-              "--quiet", "--plot", "curve.png", cwd=tmp_path)
+              "--tol", "0", "--quiet", "--plot", "curve.png", cwd=tmp_path)
     assert fit.returncode == 0, fit.stderr
     assert "task: mixed" in fit.stdout
+    assert "learning rate 0.01;" in fit.stdout and "range test" not in fit.stdout
     assert (tmp_path / "curve.png").exists()
     run("predict", "m.skt", "d.csv", "--out", "p.csv", cwd=tmp_path)
     out = read_table(tmp_path / "p.csv")
@@ -161,3 +163,21 @@ def test_task_choice_from_the_target_columns():
     assert choose_task(cols, ["i"], "classification") == "classification"
     assert choose_task(cols, ["r", "b"]) == "mixed"
     assert choose_task(cols, ["r", "i"]) == "regression"
+
+
+def test_learning_rate_option_takes_auto_or_a_number(tmp_path):
+    from sktorch_auto.cli import _estimator, _parser
+
+    def estimator(*options):
+        args = _parser().parse_args(["fit", "d.csv", "--target", "y", "--out", "m", *options])
+        return _estimator("regression", args, verbose=False)
+
+    from sktorch_auto import TorchRegressor
+
+    assert estimator().get_params() == TorchRegressor(random_state=0, device="auto").get_params()
+    assert estimator("--lr", "auto").learning_rate == "auto"
+    chosen = estimator("--lr", "0.02", "--tol", "0", "--epochs", "7", "--batch-size", "8")
+    assert (chosen.learning_rate, chosen.tol, chosen.n_epochs, chosen.batch_size) == (
+        0.02, 0.0, 7, 8)
+    with pytest.raises(SystemExit):
+        estimator("--lr", "fast")
