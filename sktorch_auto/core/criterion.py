@@ -54,6 +54,15 @@ def infer_regression_flags(targets):
     return (~binary).astype(np.int64)
 
 
+def check_output_shape(output, target):
+    """S21: the network's output and the target must have the same shape."""
+    if output.shape != target.shape:
+        raise ValueError(
+            f"The network's output has shape {tuple(output.shape)} but the target has "
+            f"shape {tuple(target.shape)}; they must be equal (S21)."
+        )
+
+
 def infer_scale(targets, regression_flags):
     """S28: mean and std of the regression columns; 0 and 1 for the classification ones."""
     flags = np.asarray(regression_flags, dtype=bool)
@@ -176,6 +185,29 @@ class MixedCriterion:
             loss = loss * (w.reshape(n, -1) if w.dim() > 1 else w.reshape(n, 1))
         return loss.mean()
 
+    def gradient(self, output, target, weights=None):
+        """The gradient of ``self(output, target, weights)`` with respect to ``output``,
+        written out (for hand-written backward passes, :mod:`~sktorch_auto.core.manual`)."""
+        n = output.shape[0]
+        out = output.reshape(n, -1)
+        tgt = target.reshape(n, -1)
+        if tgt.dtype != out.dtype:
+            tgt = tgt.to(out.dtype)
+        self._check_shape(out)
+        flags, mean, _, inv_std, shift = self._constants(out)
+        regression = self.regression_flags.any()
+        if regression:  # d/dout (out - true)^2, true as in __call__
+            true = (torch.addcmul(shift, tgt, inv_std) if self._small_offset
+                    else (tgt - mean) * inv_std)
+            grad = (out - true).mul_(2)
+        if not self.regression_flags.all():  # d/dout BCE with logits
+            bce = torch.sigmoid(out).sub_(tgt)
+            grad = torch.where(flags, grad, bce) if regression else bce
+        if weights is not None:
+            w = weights.to(out.dtype)
+            grad.mul_(w.reshape(n, -1) if w.dim() > 1 else w.reshape(n, 1))
+        return grad.div_(out.numel()).reshape(output.shape)
+
     def postproc(self, pred):
         """Network output to predictions: sigmoid on classification, unscaling on regression."""
         n = pred.shape[0]
@@ -229,6 +261,18 @@ class SoftmaxCriterion:
             w = weights.to(log_p.dtype)
             loss = loss * (w.reshape(n, -1) if w.dim() > 1 else w.reshape(n, 1))
         return loss.sum(dim=1).mean()
+
+    def gradient(self, output, target, weights=None):
+        """The gradient of ``self(output, target, weights)`` with respect to ``output``:
+        ``(softmax * sum(t w) - t w) / n`` per sample, ``w`` the weights (1 without)."""
+        n = output.shape[0]
+        out = output.reshape(n, -1)
+        tw = target.reshape(n, -1).to(out.dtype)
+        if weights is not None:
+            w = weights.to(out.dtype)
+            tw = tw * (w.reshape(n, -1) if w.dim() > 1 else w.reshape(n, 1))
+        grad = torch.softmax(out, dim=1).mul_(tw.sum(dim=1, keepdim=True)).sub_(tw)
+        return grad.div_(n).reshape(output.shape)
 
     def postproc(self, pred):
         n = pred.shape[0]

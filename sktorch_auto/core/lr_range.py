@@ -9,6 +9,7 @@ Smith's range test as popularised by fastai). The network itself is not touched.
 import copy
 import math
 
+from .manual import manual_step
 from .optim import Adam
 
 #: Range of rates tried, and the number of steps that sweep it.
@@ -44,6 +45,7 @@ def find_learning_rate(net, criterion, batches, forward=None, steps=STEPS):
     probe = copy.deepcopy(net).train()
     params = [p for p in probe.parameters() if p.requires_grad]
     optimizer = Adam(params, START)
+    manual = manual_step(probe, criterion) if forward is None else None
     growth = (END / START) ** (1 / (steps - 1))
     average, best_loss, best_rate = 0.0, math.inf, None
     source = _forever(batches)
@@ -52,10 +54,12 @@ def find_learning_rate(net, criterion, batches, forward=None, steps=STEPS):
         for group in optimizer.param_groups:
             group["lr"] = rate
         inputs, weight, target = next(source)
-        output = forward(probe, inputs) if forward is not None else probe(*inputs)
-        loss = criterion(output, target, weight)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss = manual(inputs, target, weight) if manual is not None else None
+        if loss is None:
+            output = forward(probe, inputs) if forward is not None else probe(*inputs)
+            loss = criterion(output, target, weight)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
         optimizer.step()
         value = loss.item()  # a hundred syncs, once per training: affordable
         average = 0.9 * average + 0.1 * value

@@ -13,6 +13,8 @@ import torch
 from tqdm.auto import tqdm
 
 from .checkpoint import save_checkpoint
+from .criterion import check_output_shape
+from .manual import manual_step
 from .optim import make_optimizer
 from .policy import BestVersions, TrainingPolicy
 
@@ -62,6 +64,7 @@ class TrainingRun:
             self.net = torch.compile(trainer.net, **(
                 {"backend": compile} if isinstance(compile, str) else {}))
         self.amp = amp
+        self.manual = None if amp or compile else manual_step(trainer.net, trainer.criterion)
         self.scaler = _grad_scaler() if amp and device.type == "cuda" else None
         self.name = name
         self.n_epochs = n_epochs
@@ -89,6 +92,19 @@ class TrainingRun:
         if not self.amp:
             return self.net(*inputs)
         return autocast_forward(self.trainer.device)(self.net, inputs)
+
+    def train_batch(self, inputs, weight, target):
+        """One optimizer step on a batch; return its (detached) training loss."""
+        if self.manual is not None:  # a plain MLP: gradients written out, no autograd graph
+            loss = self.manual(inputs, target, weight)
+            if loss is not None:
+                self.optimizer.step()
+                return loss
+        output = self.forward(inputs)
+        check_output_shape(output, target)
+        loss = self.trainer.criterion(output, target, weight)
+        self.step(loss)
+        return loss.detach()
 
     def step(self, loss):
         """One optimizer step on ``loss`` (scaled against float16 underflow on CUDA)."""

@@ -21,7 +21,12 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .checks import check_int
-from .criterion import build_criterion, criterion_from_state, criterion_state
+from .criterion import (
+    build_criterion,
+    check_output_shape,
+    criterion_from_state,
+    criterion_state,
+)
 from .device import resolve_device
 from .lr_range import find_learning_rate
 from .predict import EVAL_BATCH_SIZE, RawInputs, apply_net, input_dtype
@@ -242,20 +247,15 @@ class PytorchTrainer:
                 bar = (tqdm(batches, desc=f"epoch {epoch} train", leave=False)
                        if run.verbose and training else batches)
                 for inputs, weight, target in bar:
-                    output = run.forward(inputs)
-                    if output.shape != target.shape:
-                        raise ValueError(
-                            f"The network's output has shape {tuple(output.shape)} but the "
-                            f"target has shape {tuple(target.shape)}; they must be equal (S21)."
-                        )
-                    loss = self.criterion(output, target, weight)
                     n = len(target)
                     if training:
-                        run.step(loss)
+                        loss = run.train_batch(inputs, weight, target)
                     else:
-                        total_scaled.add_(loss, alpha=n)
+                        output = run.forward(inputs)
+                        check_output_shape(output, target)
+                        total_scaled.add_(self.criterion(output, target, weight), alpha=n)
                         loss = self.criterion(output, target, weight, unscaled=True)
-                    total.add_(loss.detach(), alpha=n)  # stays on the device: no sync
+                    total.add_(loss, alpha=n)  # stays on the device: no sync
                     count += n
         count = max(count, 1)
         if training:
