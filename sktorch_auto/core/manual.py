@@ -66,7 +66,8 @@ def manual_step(net, criterion):
     kinds = [type(layer) for layer in layers]
     if not all(k is nn.Linear or k in _DERIVATIVES for k in kinds) or kinds[0] is not nn.Linear:
         return None
-    if any(_has_hooks(layer) for layer in [net, *layers]):
+    # In-place activations overwrite what a derivative may need (autograd refuses them then).
+    if any(_has_hooks(layer) or getattr(layer, "inplace", False) for layer in [net, *layers]):
         return None
     if not all(p.requires_grad for p in net.parameters()):
         return None
