@@ -63,6 +63,12 @@ def check_output_shape(output, target):
         )
 
 
+def _broadcast_weights(weights, n, dtype):
+    """Weights (one per sample, or one per output) shaped to multiply ``(n, k)`` terms."""
+    w = weights.to(dtype)
+    return w.reshape(n, -1) if w.dim() > 1 else w.reshape(n, 1)
+
+
 def infer_scale(targets, regression_flags):
     """S28: mean and std of the regression columns; 0 and 1 for the classification ones."""
     flags = np.asarray(regression_flags, dtype=bool)
@@ -155,23 +161,16 @@ class MixedCriterion:
         Weights (one per sample, or one per output) multiply the element losses;
         they are not normalised (S22).
         """
-        n = output.shape[0]
-        out = output.reshape(n, -1)
-        tgt = target.reshape(n, -1)
-        if tgt.dtype != out.dtype:
-            tgt = tgt.to(out.dtype)
-        self._check_shape(out)
-        flags, mean, std, inv_std, shift = self._constants(out)
+        n, out, tgt = self._columns(output, target)
+        flags, mean, std, _, _ = self._constants(out)
         # The flags are checked in numpy (no device sync), and the common cases take the
         # fewest kernels: on small networks each one costs as much as the arithmetic.
         regression = self.regression_flags.any()
         if regression:  # the prediction and target compared by the squared error
             if unscaled:
                 pred, true = torch.addcmul(mean, out, std), tgt
-            elif self._small_offset:
-                pred, true = out, torch.addcmul(shift, tgt, inv_std)
-            else:  # t / s - m / s would cancel in float32: subtract first
-                pred, true = out, (tgt - mean) * inv_std
+            else:
+                pred, true = out, self._scaled_target(tgt)
         if weights is None and self.regression_flags.all():
             return F.mse_loss(pred, true)
         if weights is None and not regression:
@@ -180,32 +179,41 @@ class MixedCriterion:
         if not self.regression_flags.all():
             bce = F.binary_cross_entropy_with_logits(out, tgt, reduction="none")
             loss = torch.where(flags, loss, bce) if regression else bce
-        w = weights.to(out.dtype) if weights is not None else None
-        if w is not None:
-            loss = loss * (w.reshape(n, -1) if w.dim() > 1 else w.reshape(n, 1))
+        if weights is not None:
+            loss = loss * _broadcast_weights(weights, n, out.dtype)
         return loss.mean()
 
-    def gradient(self, output, target, weights=None):
-        """The gradient of ``self(output, target, weights)`` with respect to ``output``,
-        written out (for hand-written backward passes, :mod:`~sktorch_auto.core.manual`)."""
+    def _columns(self, output, target):
+        """``n`` and the output and target as ``(n, columns)``, the target in the output's
+        dtype; the number of columns checked against the flags."""
         n = output.shape[0]
         out = output.reshape(n, -1)
         tgt = target.reshape(n, -1)
         if tgt.dtype != out.dtype:
             tgt = tgt.to(out.dtype)
         self._check_shape(out)
-        flags, mean, _, inv_std, shift = self._constants(out)
+        return n, out, tgt
+
+    def _scaled_target(self, tgt):
+        """The target in the network's scale, ``(t - mean) / std``."""
+        _, mean, _, inv_std, shift = self._constants(tgt)
+        if self._small_offset:
+            return torch.addcmul(shift, tgt, inv_std)
+        return (tgt - mean) * inv_std  # t / s - m / s would cancel in float32: subtract first
+
+    def gradient(self, output, target, weights=None):
+        """The gradient of ``self(output, target, weights)`` with respect to ``output``,
+        written out (for hand-written backward passes, :mod:`~sktorch_auto.core.manual`)."""
+        n, out, tgt = self._columns(output, target)
+        flags = self._constants(out)[0]
         regression = self.regression_flags.any()
-        if regression:  # d/dout (out - true)^2, true as in __call__
-            true = (torch.addcmul(shift, tgt, inv_std) if self._small_offset
-                    else (tgt - mean) * inv_std)
-            grad = (out - true).mul_(2)
+        if regression:  # d/dout (out - true)^2
+            grad = (out - self._scaled_target(tgt)).mul_(2)
         if not self.regression_flags.all():  # d/dout BCE with logits
             bce = torch.sigmoid(out).sub_(tgt)
             grad = torch.where(flags, grad, bce) if regression else bce
         if weights is not None:
-            w = weights.to(out.dtype)
-            grad.mul_(w.reshape(n, -1) if w.dim() > 1 else w.reshape(n, 1))
+            grad.mul_(_broadcast_weights(weights, n, out.dtype))
         return grad.div_(out.numel()).reshape(output.shape)
 
     def postproc(self, pred):
@@ -257,9 +265,7 @@ class SoftmaxCriterion:
             return F.cross_entropy(out, target.reshape(n, -1).to(out.dtype))
         log_p = torch.log_softmax(output.reshape(n, -1), dim=1)
         loss = -(target.reshape(n, -1).to(log_p.dtype) * log_p)
-        if weights is not None:
-            w = weights.to(log_p.dtype)
-            loss = loss * (w.reshape(n, -1) if w.dim() > 1 else w.reshape(n, 1))
+        loss = loss * _broadcast_weights(weights, n, log_p.dtype)
         return loss.sum(dim=1).mean()
 
     def gradient(self, output, target, weights=None):
@@ -269,8 +275,7 @@ class SoftmaxCriterion:
         out = output.reshape(n, -1)
         tw = target.reshape(n, -1).to(out.dtype)
         if weights is not None:
-            w = weights.to(out.dtype)
-            tw = tw * (w.reshape(n, -1) if w.dim() > 1 else w.reshape(n, 1))
+            tw = tw * _broadcast_weights(weights, n, out.dtype)
         grad = torch.softmax(out, dim=1).mul_(tw.sum(dim=1, keepdim=True)).sub_(tw)
         return grad.div_(n).reshape(output.shape)
 
