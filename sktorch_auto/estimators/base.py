@@ -60,12 +60,29 @@ def auto_batch_size(n_samples):
     return int(min(256, max(16, n_samples // 32)))
 
 
-def _accepts(func, name):
+def _parameters(func):
+    """``func``'s parameters by name, or None when its signature cannot be read."""
     try:
-        params = inspect.signature(func).parameters
+        return inspect.signature(func).parameters
     except (TypeError, ValueError):
+        return None
+
+
+def _accepts(func, name):
+    params = _parameters(func)
+    if params is None:
         return False
     return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def _unfilled(func, kwargs):
+    """Parameters of ``func`` that a call ``func(**kwargs)`` leaves without a value."""
+    params = _parameters(func)
+    if params is None:
+        return []
+    return [name for name, p in params.items()
+            if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+            and (p.kind is p.POSITIONAL_ONLY or name not in kwargs)]
 
 
 def _as_float32(X):
@@ -238,6 +255,14 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         for name, value in (("n_features_in", n_features), ("n_outputs", n_outputs)):
             if _accepts(self.net_builder, name):
                 kwargs.setdefault(name, value)
+        unfilled = _unfilled(self.net_builder, kwargs)
+        if unfilled:  # before the call: a clearer message than Python's own TypeError
+            raise TypeError(
+                f"net_builder is called by keyword, with n_features_in={n_features} and "
+                f"n_outputs={n_outputs} (when it takes parameters of these names) and "
+                f"net_builder_kwargs; it has no value for {', '.join(map(repr, unfilled))}. "
+                "Name its size parameters n_features_in and n_outputs, or give the others "
+                "in net_builder_kwargs.")
         net = self.net_builder(**kwargs)
         if not isinstance(net, torch.nn.Module):
             raise TypeError(

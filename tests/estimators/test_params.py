@@ -139,6 +139,27 @@ def test_builder_kwargs_override_sizes_only_by_its_own_names():
     assert seen == {"n_features_in": 5, "width": 3}
 
 
+@pytest.mark.parametrize("builder, missing", [
+    (lambda n_in, n_out: make_net(n_in, n_out), "'n_in', 'n_out'"),
+    (lambda n_features_in, n_outputs, depth: make_net(n_features_in, n_outputs), "'depth'"),
+    (lambda n_features_in, n_outputs, /: make_net(n_features_in, n_outputs),
+     "'n_features_in', 'n_outputs'"),
+])
+def test_builder_parameters_left_without_value_are_named_before_the_call(builder, missing):
+    X, y = _data()
+    est = TorchRegressor(builder, **FAST)
+    with pytest.raises(TypeError, match=f"no value for {missing}.*net_builder_kwargs"):
+        est.fit(X, y)
+    assert not hasattr(est, "net_")
+
+
+def test_builder_with_var_keywords_or_defaults_is_called_without_complaint():
+    X, y = _data()
+    TorchRegressor(lambda **kw: make_net(kw["n_features_in"], kw["n_outputs"]), **FAST).fit(X, y)
+    TorchRegressor(lambda n_features_in, n_outputs, width=4, *rest: make_net(
+        n_features_in, n_outputs, width), **FAST).fit(X, y)
+
+
 def test_builder_returning_non_module_raises_type_error():
     X, y = _data()
     with pytest.raises(TypeError, match="torch.nn.Module"):
