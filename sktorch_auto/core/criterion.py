@@ -201,6 +201,16 @@ class MixedCriterion:
             return torch.addcmul(shift, tgt, inv_std)
         return (tgt - mean) * inv_std  # t / s - m / s would cancel in float32: subtract first
 
+    def loss_and_gradient(self, output, target, weights=None):
+        """``self(output, target, weights)`` and its :meth:`gradient`, computed together
+        (for hand-written backward passes, :mod:`~sktorch_auto.core.manual`)."""
+        n, out, tgt = self._columns(output, target)
+        if weights is None and self.regression_flags.all():  # plain MSE: one difference
+            diff = (out - self._scaled_target(tgt)).reshape(-1)
+            loss = torch.dot(diff, diff).div_(diff.numel())
+            return loss, diff.mul_(2 / diff.numel()).reshape(output.shape)
+        return self(output, target, weights), self.gradient(output, target, weights)
+
     def gradient(self, output, target, weights=None):
         """The gradient of ``self(output, target, weights)`` with respect to ``output``,
         written out (for hand-written backward passes, :mod:`~sktorch_auto.core.manual`)."""
@@ -271,13 +281,20 @@ class SoftmaxCriterion:
     def gradient(self, output, target, weights=None):
         """The gradient of ``self(output, target, weights)`` with respect to ``output``:
         ``(softmax * sum(t w) - t w) / n`` per sample, ``w`` the weights (1 without)."""
+        return self.loss_and_gradient(output, target, weights)[1]
+
+    def loss_and_gradient(self, output, target, weights=None):
+        """``self(output, target, weights)`` and its :meth:`gradient`, from one
+        log-softmax (for hand-written backward passes, :mod:`~sktorch_auto.core.manual`)."""
         n = output.shape[0]
         out = output.reshape(n, -1)
         tw = target.reshape(n, -1).to(out.dtype)
         if weights is not None:
             tw = tw * _broadcast_weights(weights, n, out.dtype)
-        grad = torch.softmax(out, dim=1).mul_(tw.sum(dim=1, keepdim=True)).sub_(tw)
-        return grad.div_(n).reshape(output.shape)
+        log_p = torch.log_softmax(out, dim=1)
+        loss = torch.dot(log_p.reshape(-1), tw.reshape(-1)).div_(-n)  # -sum(t w log p) / n
+        grad = log_p.exp_().mul_(tw.sum(dim=1, keepdim=True)).sub_(tw)
+        return loss, grad.div_(n).reshape(output.shape)
 
     def postproc(self, pred):
         n = pred.shape[0]

@@ -16,16 +16,18 @@ from torch import nn
 
 from .criterion import MixedCriterion, SoftmaxCriterion, check_output_shape
 
-#: ``backward(grad, input, output, layer)`` of each supported activation: from the output
-#: where it gives the derivative, else torch's own backward kernel (as autograd runs it).
+#: ``backward(grad, input, output, layer)`` of each supported activation: torch's own
+#: backward kernel, the one autograd runs (one kernel each, from the output where that
+#: gives the derivative), so the gradients are autograd's to the bit.
+_aten = torch.ops.aten
 _DERIVATIVES = {
-    nn.ReLU: lambda grad, inp, out, layer: grad.mul_(out > 0),
-    nn.Tanh: lambda grad, inp, out, layer: grad.mul_(1 - out * out),
-    nn.Sigmoid: lambda grad, inp, out, layer: grad.mul_(out * (1 - out)),
+    nn.ReLU: lambda grad, inp, out, layer: _aten.threshold_backward(grad, out, 0),
+    nn.Tanh: lambda grad, inp, out, layer: _aten.tanh_backward(grad, out),
+    nn.Sigmoid: lambda grad, inp, out, layer: _aten.sigmoid_backward(grad, out),
     nn.Identity: lambda grad, inp, out, layer: grad,
-    nn.GELU: lambda grad, inp, out, layer: torch.ops.aten.gelu_backward(
+    nn.GELU: lambda grad, inp, out, layer: _aten.gelu_backward(
         grad, inp, approximate=layer.approximate),
-    nn.SiLU: lambda grad, inp, out, layer: torch.ops.aten.silu_backward(grad, inp),
+    nn.SiLU: lambda grad, inp, out, layer: _aten.silu_backward(grad, inp),
 }
 _CRITERIA = (MixedCriterion, SoftmaxCriterion)
 
@@ -90,8 +92,7 @@ def manual_step(net, criterion):
                     out = layer(out)
                 saved.append(out)
             check_output_shape(out, target)
-            loss = criterion(out, target, weight)
-            grad = criterion.gradient(out, target, weight)
+            loss, grad = criterion.loss_and_gradient(out, target, weight)
             for i in range(len(layers) - 1, -1, -1):
                 layer = layers[i]
                 if type(layer) is nn.Linear:

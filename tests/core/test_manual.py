@@ -63,6 +63,7 @@ CASES = {
         lambda n: _rng_tensor(n, 3, seed=4).abs()),
     "softmax": (4, None, lambda n: nn.functional.one_hot(
         torch.as_tensor(np.arange(n) % 4), 4).double(), None),
+    "softmax, soft targets": (3, None, lambda n: torch.softmax(_rng_tensor(n, 3), 1), None),
     "softmax, soft targets, class weights": (3, None, lambda n: torch.softmax(
         _rng_tensor(n, 3), 1), lambda n: _rng_tensor(n, 3, seed=5).abs()),
     "softmax, sample weights": (3, None, lambda n: nn.functional.one_hot(
@@ -70,11 +71,9 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("activation", ACTIVATIONS)
-@pytest.mark.parametrize("case", list(CASES))
-def test_gradients_and_loss_equal_autograd(activation, case):
+def _case(case, n=12):
+    """``(criterion, n_outputs, target, weight)`` of one of :data:`CASES`."""
     n_out, flags, make_target, make_weight = CASES[case]
-    n = 12
     target = make_target(n)
     weight = make_weight(n) if make_weight else None
     if flags is None:
@@ -84,8 +83,27 @@ def test_gradients_and_loss_equal_autograd(activation, case):
         flags_arr = np.asarray(flags, bool)
         criterion = MixedCriterion(None, flags, (np.where(flags_arr, mean, 0),
                                                  np.where(flags_arr, std, 1)))
+    return criterion, n_out, target, weight
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_criterion_loss_and_gradient_equal_the_loss_and_its_autograd_gradient(case):
+    criterion, n_out, target, weight = _case(case)
+    output = _rng_tensor(len(target), n_out, seed=8).requires_grad_()
+    loss = criterion(output, target, weight)
+    loss.backward()
+    fused_loss, fused_grad = criterion.loss_and_gradient(output.detach(), target, weight)
+    torch.testing.assert_close(fused_loss, loss.detach())
+    torch.testing.assert_close(fused_grad, output.grad)
+    torch.testing.assert_close(criterion.gradient(output.detach(), target, weight), output.grad)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("case", list(CASES))
+def test_gradients_and_loss_equal_autograd(activation, case):
+    criterion, n_out, target, weight = _case(case)
     net = _mlp(3, n_out, activation)
-    _assert_same(net, criterion, _rng_tensor(n, 3, seed=7), target, weight)
+    _assert_same(net, criterion, _rng_tensor(len(target), 3, seed=7), target, weight)
 
 
 def test_layers_without_bias_and_float32():
