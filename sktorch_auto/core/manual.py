@@ -5,8 +5,8 @@ launched for, not what they compute: autograd's graph (a node per layer, activat
 loss term) costs more than the arithmetic. For a ``torch.nn.Sequential`` of ``Linear``
 layers and ReLU / GELU / SiLU / tanh / sigmoid / identity activations trained with one of
 the built-in criteria, :func:`manual_step` computes the same gradients directly (one
-matrix product per gradient; an activation's derivative from its output, or torch's own
-backward kernel): about 40% less time per step. Anything else (other layers or
+matrix product per gradient; an activation's derivative by torch's own backward kernel,
+the one autograd runs; the loss and its gradient together): about 40% less time per step. Anything else (other layers or
 activations, hooks, frozen parameters, other criteria, mixed precision, sparse or several
 inputs) goes through autograd as usual.
 """
