@@ -3,14 +3,17 @@ boosting and a carefully set-up skorch, with 5-fold cross-validation.
 
 Run ``python benchmarks/quality.py`` (``--only diabetes iris`` for some datasets,
 ``--folds``, ``--no-skorch``, ``--seed``; ``--held-out`` adds nine synthetic sets that were
-kept out of the choice of the defaults). Regression is scored with R^2, classification with
-accuracy; the table gives the mean over the folds (fixed seeds) and the mean fit time
-(after one untimed warm-up fit per kind of model, so that a process's one-off costs are
-not charged to the first dataset).
-sktorch_auto runs with no arguments and no scaler. Not a test.
+kept out of the choice of the defaults, ``--tiny`` twelve sets of 20-80 rows; ``--set
+train_prop=0.9`` changes a parameter of sktorch_auto's estimators). Regression is scored
+with R^2, classification with accuracy; the table gives the mean over the folds (fixed
+seeds) and the mean fit time (after one untimed warm-up fit per kind of model, so that a
+process's one-off costs are not charged to the first dataset).
+sktorch_auto runs with no arguments and no scaler unless ``--set`` says otherwise. Not a
+test.
 """
 
 import argparse
+import json
 import time
 import warnings
 
@@ -93,6 +96,44 @@ def _held_out_datasets():
     }
 
 
+def _tiny_datasets():
+    """Twelve sets of 20-80 rows (``--tiny``; bundled sets subsampled and synthetic draws
+    that follow ``--seed``), the evidence for ``train_prop='auto'``."""
+    rng = np.random.default_rng(1000 + SEED)
+    n_diabetes = len(datasets.load_diabetes().target)
+    rows = {n: rng.choice(n_diabetes, n, replace=False) for n in (40, 80)}  # in this order
+
+    def sample(load, n, stratified=False):
+        X, y = load(return_X_y=True)
+        if stratified:
+            from sklearn.model_selection import train_test_split
+            return train_test_split(X, y, train_size=n, stratify=y, random_state=SEED)[::2]
+        return X[rows[n]], y[rows[n]]
+
+    s = SEED
+    return {
+        "t:linnerud": ("regression", lambda: datasets.load_linnerud(return_X_y=True)),
+        "t:diabetes 40": ("regression", lambda: sample(datasets.load_diabetes, 40)),
+        "t:diabetes 80": ("regression", lambda: sample(datasets.load_diabetes, 80)),
+        "t:friedman1 50": ("regression", lambda: datasets.make_friedman1(
+            50, noise=1.0, random_state=s)),
+        "t:linear 40": ("regression", lambda: datasets.make_regression(
+            40, 10, n_informative=5, noise=20, random_state=s)),
+        "t:sparse 50": ("regression", lambda: datasets.make_sparse_uncorrelated(
+            50, 10, random_state=s)),
+        "t:friedman3 60": ("regression", lambda: datasets.make_friedman3(
+            60, noise=0.05, random_state=s)),
+        "t:multi-output 30": ("regression", lambda: datasets.make_regression(
+            30, 5, n_targets=3, noise=30, random_state=s)),
+        "t:iris 45": ("classification", lambda: sample(datasets.load_iris, 45, True)),
+        "t:wine 60": ("classification", lambda: sample(datasets.load_wine, 60, True)),
+        "t:breast cancer 60": ("classification", lambda: sample(
+            datasets.load_breast_cancer, 60, True)),
+        "t:moons 60": ("classification", lambda: datasets.make_moons(
+            60, noise=0.3, random_state=s)),
+    }
+
+
 # ----------------------------------------------------------------------------- models
 def _skorch(task, n_outputs):  # n_outputs: number of classes for classification
     """skorch used carefully: scaled inputs (and targets), 2x64 MLP, Adam, early stopping."""
@@ -138,10 +179,11 @@ class _Float32:
         return self
 
 
-def _models(task, n_outputs, with_skorch):
+def _models(task, n_outputs, with_skorch, params=None):
+    params = params or {}
     if task == "regression":
         models = {
-            "sktorch_auto": TorchRegressor(random_state=SEED),
+            "sktorch_auto": TorchRegressor(random_state=SEED, **params),
             "MLP pipeline": make_pipeline(StandardScaler(), MLPRegressor(
                 early_stopping=True, max_iter=500, random_state=SEED)),
             "HistGradientBoosting": HistGradientBoostingRegressor(random_state=SEED)
@@ -150,7 +192,7 @@ def _models(task, n_outputs, with_skorch):
         }
     else:
         models = {
-            "sktorch_auto": TorchClassifier(random_state=SEED),
+            "sktorch_auto": TorchClassifier(random_state=SEED, **params),
             "MLP pipeline": make_pipeline(StandardScaler(), MLPClassifier(
                 early_stopping=True, max_iter=500, random_state=SEED)),
             "HistGradientBoosting": HistGradientBoostingClassifier(random_state=SEED),
@@ -199,10 +241,21 @@ def main():
     parser.add_argument("--no-skorch", action="store_true")
     parser.add_argument("--held-out", action="store_true",
                         help="also run nine synthetic sets kept out of the choice of defaults")
+    parser.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE",
+                        help="parameters of sktorch_auto's estimators (values read as JSON)")
+    parser.add_argument("--tiny", action="store_true",
+                        help="also run twelve sets of 20-80 rows")
     parser.add_argument("--seed", type=int, default=SEED,
                         help="seed of the folds, the models and the benchmark's synthetic sets")
     args = parser.parse_args()
     SEED = args.seed
+    params = {}
+    for item in args.set:
+        name, _, value = item.partition("=")
+        try:
+            params[name] = json.loads(value)
+        except json.JSONDecodeError:
+            params[name] = value  # a bare string such as relu
     try:
         import skorch  # noqa: F401
         with_skorch = not args.no_skorch
@@ -210,7 +263,8 @@ def main():
         with_skorch = False
 
     rows = []
-    sets = {**_datasets(), **(_held_out_datasets() if args.held_out else {})}
+    sets = {**_datasets(), **(_held_out_datasets() if args.held_out else {}),
+            **(_tiny_datasets() if args.tiny else {})}
     for name, (task, load) in sets.items():
         if args.only and not any(o.lower() in name.lower() for o in args.only):
             continue
@@ -220,7 +274,7 @@ def main():
         if task == "classification":
             n_outputs = len(np.unique(y))
         results = {}
-        for model_name, model in _models(task, n_outputs, with_skorch).items():
+        for model_name, model in _models(task, n_outputs, with_skorch, params).items():
             try:
                 results[model_name] = evaluate(model, X, y, task, args.folds)
             except Exception as exc:  # noqa: BLE001 - report and go on

@@ -60,6 +60,24 @@ def auto_batch_size(n_samples):
     return int(min(256, max(16, n_samples // 32)))
 
 
+#: ``train_prop='auto'`` of :class:`TorchRegressor`: a tenth of the rows validates, but at
+#: least this many rows when that stays within a fifth of them. Early stopping and the
+#: choice of the versions to average on two to six rows picked noise: on eight regressions
+#: of 20-80 rows (16 CV seeds) the larger validation part gained 0.02-0.09 R^2 on six,
+#: within noise on two; on four classifications of 45-60 rows it lost 0.003-0.006
+#: accuracy (a third of a test row), so the classifier keeps 0.9. From 100 rows on it is
+#: the seed's 0.9.
+MIN_VALID_ROWS = 10
+
+
+def auto_train_prop(n_samples, min_valid_rows=MIN_VALID_ROWS):
+    """Training share for ``train_prop='auto'``: 0.9, or ``min_valid_rows`` validation
+    rows (at most a fifth) when a tenth of ``n_samples`` is fewer."""
+    if 0.1 * n_samples >= min_valid_rows:
+        return 0.9
+    return 1.0 - min(min_valid_rows, 0.2 * n_samples) / max(n_samples, 1)
+
+
 def _parameters(func):
     """``func``'s parameters by name, or None when its signature cannot be read."""
     try:
@@ -147,7 +165,7 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         "tol": [Interval(Real, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
-        "train_prop": [Interval(Real, 0, 1, closed="right")],
+        "train_prop": [Interval(Real, 0, 1, closed="right"), StrOptions({"auto"})],
         "n_best_nets": [Interval(Integral, 1, None, closed="left")],
         "with_restarts": ["boolean"],
         "repeat_train": [Interval(Integral, 1, None, closed="left")],
@@ -165,7 +183,7 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
 
     def __init__(self, net_builder=None, net_builder_kwargs=None, *,
                  hidden_layer_sizes=(128, 128), activation="auto", dropout=0.0, weight_decay=0.0,
-                 n_epochs=100, tol=TOL, batch_size="auto", learning_rate="auto", train_prop=0.9,
+                 n_epochs=100, tol=TOL, batch_size="auto", learning_rate="auto", train_prop="auto",
                  n_best_nets=5, with_restarts=True, repeat_train=1, criterion="auto", device="auto",
                  verbose=False, random_state=None, warm_start=False, n_workers=0,
                  checkpoint=None, amp=False, compile=False, standardize=True):
@@ -239,6 +257,8 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
 
     #: The activation ``activation='auto'`` stands for (set by each estimator).
     _auto_activation = "relu"
+    #: Validation rows that ``train_prop='auto'`` keeps on small data (0: always 0.9).
+    _min_valid_rows = 0
 
     def _activation(self):
         return self._auto_activation if self.activation == "auto" else self.activation
@@ -327,11 +347,13 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         cuda = [device.index or 0] if device.type == "cuda" else []
         batch_size = auto_batch_size(X.shape[0]) if self.batch_size == "auto" else self.batch_size
+        train_prop = (auto_train_prop(X.shape[0], self._min_valid_rows)
+                      if self.train_prop == "auto" else self.train_prop)
         with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(seed)
             net = self.net_ if warm else self._build_net(X.shape[1], Y.shape[1])
             if isinstance(net, InputScaled) and not warm:
-                self._set_input_scale(net, X, sample_weight, seed, stratify)
+                self._set_input_scale(net, X, sample_weight, seed, stratify, train_prop)
             # The network proper trains on rows standardised once, up front: no scaling
             # kernels per step, and float64 arithmetic for the offsets.
             scaling = _scaling(net)
@@ -339,7 +361,7 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
             dataset = self._dataset(X, Y, weight, scaling)
             trainer = PytorchTrainer(lambda: inner, [], device)
             with torch_threads(self._fit_threads(inner, min(batch_size, X.shape[0]), device)):
-                trainer.train(dataset, **self._train_args(batch_size, criterion),
+                trainer.train(dataset, **self._train_args(batch_size, criterion, train_prop),
                               split_seed=seed, stratify=stratify)
         for key, value in fitted.items():  # only now: a failed fit changes nothing
             setattr(self, key, value)
@@ -350,20 +372,20 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
             self.validation_score_ = float(self.score(X[valid], y[valid]))
         return self
 
-    def _set_input_scale(self, net, X, sample_weight, seed, stratify):
+    def _set_input_scale(self, net, X, sample_weight, seed, stratify, train_prop):
         """Standardise the inputs with statistics of the rows the trainer will train on."""
-        train_rows, _ = train_valid_split(X.shape[0], self.train_prop, True, seed=seed,
+        train_rows, _ = train_valid_split(X.shape[0], train_prop, True, seed=seed,
                                           stratify=stratify)
         mean, scale = input_statistics(X, train_rows, sample_weight)
         net.mean.copy_(torch.as_tensor(mean, dtype=net.mean.dtype))
         net.scale.copy_(torch.as_tensor(scale, dtype=net.scale.dtype))
 
-    def _train_args(self, batch_size, criterion):
+    def _train_args(self, batch_size, criterion, train_prop):
         """The trainer core's arguments from the estimator's parameters."""
         return dict(
             name=None if self.checkpoint is None else os.fspath(self.checkpoint),
             batch_size=batch_size, criterion=criterion, n_epochs=self.n_epochs,
-            train_prop=self.train_prop, learning_rate=self.learning_rate,
+            train_prop=train_prop, learning_rate=self.learning_rate,
             n_workers=self.n_workers, verbose=bool(self.verbose),
             repeat_train=self.repeat_train, n_best_nets=self.n_best_nets,
             with_restarts=self.with_restarts, amp=self.amp, compile=self.compile,

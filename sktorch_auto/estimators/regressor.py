@@ -5,7 +5,7 @@ from sklearn.base import RegressorMixin
 from sklearn.utils.validation import validate_data
 
 from ..core.criterion import MixedCriterion, infer_regression_flags, infer_scale
-from .base import BaseTorchEstimator
+from .base import MIN_VALID_ROWS, BaseTorchEstimator
 
 
 class TorchRegressor(RegressorMixin, BaseTorchEstimator):
@@ -52,8 +52,11 @@ default='auto'
         learning-rate range test on the training part before training (about 100
         steps on a copy of the network) and uses a tenth of the rate where the loss
         bottoms out, within [1e-4, 3e-2]; the rate used is ``learning_rate_``.
-    train_prop : float in (0, 1], default=0.9
+    train_prop : float in (0, 1] or 'auto', default='auto'
         Share of the data used for training; the rest is the internal validation set.
+        'auto' is 0.9, except on fewer than 100 samples: then 10 samples validate, as
+        long as they are at most a fifth of the data (:class:`TorchClassifier`: 0.9
+        always; classification did not gain from it).
     n_best_nets : int, default=5
         Number of best versions to average (those within 10% of the best loss). The
         average of the best versions generalises better than the single best one on
@@ -133,6 +136,7 @@ default='auto'
     """
 
     _auto_activation = "gelu"
+    _min_valid_rows = MIN_VALID_ROWS
 
     def _validate_targets(self, X, y, reset):
         X, y = validate_data(self, X, y, reset=reset, accept_sparse=["csr", "csc"],

@@ -61,8 +61,9 @@ def test_integer_weights_match_repeated_rows_statistically(kind, hidden):
     )
 
     def make(seed):
+        # batch_size and train_prop fixed: their 'auto' rules count rows, not weights
         return cls(hidden_layer_sizes=hidden, n_epochs=200, learning_rate=0.1, batch_size=16,
-                   device="cpu", random_state=seed)
+                   train_prop=0.9, device="cpu", random_state=seed)
 
     weighted = _predictions(make, X, y, weight, X_test, method, 0)
     repeated = _predictions(make, X.repeat(weight, axis=0), y.repeat(weight), None, X_test,

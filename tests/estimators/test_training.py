@@ -261,3 +261,36 @@ def test_auto_activation_is_gelu_for_regression_and_relu_for_classification():
     assert "ReLU" in kinds[1] and "GELU" not in kinds[1]
     assert "Tanh" in kinds[2] and "GELU" not in kinds[2]
     assert reg.get_params()["activation"] == "auto"  # the parameter itself is untouched
+
+
+@pytest.mark.parametrize("n", [2, 5, 16, 40, 60, 99, 100, 150, 1000, 12345])
+def test_auto_train_prop_validates_at_least_ten_rows_within_a_fifth(n):
+    from sktorch_auto.core.split import train_valid_split
+    from sktorch_auto.estimators.base import auto_train_prop
+
+    train, valid = train_valid_split(n, auto_train_prop(n), seed=0)
+    assert len(train) + len(valid) == n
+    if n >= 100:  # the seed's 0.9, exactly
+        assert auto_train_prop(n) == 0.9
+    else:
+        assert len(valid) == max(1, min(10, round(0.2 * n)))
+
+
+def test_train_prop_auto_is_the_resolved_share_and_enlarges_small_validation_parts():
+    from sktorch_auto.estimators.base import auto_train_prop
+
+    assert TorchRegressor().get_params()["train_prop"] == "auto"
+    for n in (60, 150):
+        X, y = _linear(n)
+        fits = {tp: TorchRegressor(train_prop=tp, **FAST).fit(X, y)
+                for tp in ("auto", auto_train_prop(n), 0.9)}
+        np.testing.assert_array_equal(fits["auto"].predict(X), fits[auto_train_prop(n)].predict(X))
+        same_as_seed = np.array_equal(fits["auto"].predict(X), fits[0.9].predict(X))
+        assert same_as_seed == (n >= 100)  # 60 rows: 10 validate instead of 6
+
+
+def test_classifier_train_prop_auto_is_the_seeds_share():
+    X, y = _linear(60)
+    labels = y > np.median(y)
+    fits = [TorchClassifier(train_prop=tp, **FAST).fit(X, labels) for tp in ("auto", 0.9)]
+    np.testing.assert_array_equal(fits[0].predict_proba(X), fits[1].predict_proba(X))
