@@ -161,24 +161,35 @@ class MixedCriterion:
         Weights (one per sample, or one per output) multiply the element losses;
         they are not normalised (S22).
         """
-        n, out, tgt = self._columns(output, target)
-        flags, mean, std, _, _ = self._constants(out)
-        # The flags are checked in numpy (no device sync), and the common cases take the
-        # fewest kernels: on small networks each one costs as much as the arithmetic.
-        regression = self.regression_flags.any()
+        return self._loss(*self._columns(output, target), weights, unscaled)
+
+    def _kinds(self):
+        """Whether any and whether all columns are regression (checked once, in numpy:
+        no device sync; the common cases then take the fewest kernels, which on small
+        networks cost as much as the arithmetic)."""
+        kinds = self._cache.get("kinds")
+        if kinds is None:
+            flags = self.regression_flags
+            kinds = self._cache["kinds"] = (bool(flags.any()), bool(flags.all()))
+        return kinds
+
+    def _loss(self, n, out, tgt, weights, unscaled):
+        """The loss of :meth:`__call__` on ``(n, columns)`` output and target."""
+        regression, only_regression = self._kinds()
         if regression:  # the prediction and target compared by the squared error
             if unscaled:
+                _, mean, std, _, _ = self._constants(out)
                 pred, true = torch.addcmul(mean, out, std), tgt
             else:
                 pred, true = out, self._scaled_target(tgt)
-        if weights is None and self.regression_flags.all():
+        if weights is None and only_regression:
             return F.mse_loss(pred, true)
         if weights is None and not regression:
             return F.binary_cross_entropy_with_logits(out, tgt)
         loss = (pred - true) ** 2 if regression else None
-        if not self.regression_flags.all():
+        if not only_regression:
             bce = F.binary_cross_entropy_with_logits(out, tgt, reduction="none")
-            loss = torch.where(flags, loss, bce) if regression else bce
+            loss = torch.where(self._constants(out)[0], loss, bce) if regression else bce
         if weights is not None:
             loss = loss * _broadcast_weights(weights, n, out.dtype)
         return loss.mean()
@@ -205,35 +216,39 @@ class MixedCriterion:
         """``self(output, target, weights)`` and its :meth:`gradient`, computed together
         (for hand-written backward passes, :mod:`~sktorch_auto.core.manual`)."""
         n, out, tgt = self._columns(output, target)
-        if weights is None and self.regression_flags.all():  # plain MSE: one difference
+        if weights is None and self._kinds()[1]:  # plain MSE: one difference for both
             diff = (out - self._scaled_target(tgt)).reshape(-1)
             loss = torch.dot(diff, diff).div_(diff.numel())
             return loss, diff.mul_(2 / diff.numel()).reshape(output.shape)
-        return self(output, target, weights), self.gradient(output, target, weights)
+        return (self._loss(n, out, tgt, weights, False),
+                self._gradient(n, out, tgt, weights).reshape(output.shape))
 
     def gradient(self, output, target, weights=None):
         """The gradient of ``self(output, target, weights)`` with respect to ``output``,
         written out (for hand-written backward passes, :mod:`~sktorch_auto.core.manual`)."""
-        n, out, tgt = self._columns(output, target)
-        flags = self._constants(out)[0]
-        regression = self.regression_flags.any()
+        return self._gradient(*self._columns(output, target), weights).reshape(output.shape)
+
+    def _gradient(self, n, out, tgt, weights):
+        """The gradient of :meth:`_loss` with respect to the ``(n, columns)`` output."""
+        regression, only_regression = self._kinds()
         if regression:  # d/dout (out - true)^2
             grad = (out - self._scaled_target(tgt)).mul_(2)
-        if not self.regression_flags.all():  # d/dout BCE with logits
+        if not only_regression:  # d/dout BCE with logits
             bce = torch.sigmoid(out).sub_(tgt)
-            grad = torch.where(flags, grad, bce) if regression else bce
+            grad = torch.where(self._constants(out)[0], grad, bce) if regression else bce
         if weights is not None:
             grad.mul_(_broadcast_weights(weights, n, out.dtype))
-        return grad.div_(out.numel()).reshape(output.shape)
+        return grad.div_(out.numel())
 
     def postproc(self, pred):
         """Network output to predictions: sigmoid on classification, unscaling on regression."""
         n = pred.shape[0]
         out = pred.reshape(n, -1)
         flags, mean, std, _, _ = self._constants(out)
-        if self.regression_flags.all():
+        regression, only_regression = self._kinds()
+        if only_regression:
             result = torch.addcmul(mean, out, std)
-        elif not self.regression_flags.any():
+        elif not regression:
             result = torch.sigmoid(out)
         else:
             result = torch.where(flags, torch.addcmul(mean, out, std), torch.sigmoid(out))
