@@ -296,20 +296,30 @@ class SoftmaxCriterion:
     def gradient(self, output, target, weights=None):
         """The gradient of ``self(output, target, weights)`` with respect to ``output``:
         ``(softmax * sum(t w) - t w) / n`` per sample, ``w`` the weights (1 without)."""
-        return self.loss_and_gradient(output, target, weights)[1]
+        n, log_p, tw = self._terms(output, target, weights)
+        return self._gradient(n, log_p, tw).reshape(output.shape)
 
     def loss_and_gradient(self, output, target, weights=None):
         """``self(output, target, weights)`` and its :meth:`gradient`, from one
         log-softmax (for hand-written backward passes, :mod:`~sktorch_auto.core.manual`)."""
+        n, log_p, tw = self._terms(output, target, weights)
+        loss = torch.dot(log_p.reshape(-1), tw.reshape(-1)).div_(-n)  # -sum(t w log p) / n
+        return loss, self._gradient(n, log_p, tw).reshape(output.shape)
+
+    @staticmethod
+    def _terms(output, target, weights):
+        """``n``, the log-softmax of the output and the weighted targets, as ``(n, k)``."""
         n = output.shape[0]
         out = output.reshape(n, -1)
         tw = target.reshape(n, -1).to(out.dtype)
         if weights is not None:
             tw = tw * _broadcast_weights(weights, n, out.dtype)
-        log_p = torch.log_softmax(out, dim=1)
-        loss = torch.dot(log_p.reshape(-1), tw.reshape(-1)).div_(-n)  # -sum(t w log p) / n
-        grad = log_p.exp_().mul_(tw.sum(dim=1, keepdim=True)).sub_(tw)
-        return loss, grad.div_(n).reshape(output.shape)
+        return n, torch.log_softmax(out, dim=1), tw
+
+    @staticmethod
+    def _gradient(n, log_p, tw):
+        """The gradient from :meth:`_terms` (overwrites ``log_p``)."""
+        return log_p.exp_().mul_(tw.sum(dim=1, keepdim=True)).sub_(tw).div_(n)
 
     def postproc(self, pred):
         n = pred.shape[0]
