@@ -74,7 +74,10 @@ def infer_scale(targets, regression_flags):
     flags = np.asarray(regression_flags, dtype=bool)
     mean = np.where(flags, targets.mean(axis=0), 0.0)
     std = targets.std(axis=0)
-    std = np.where(flags & (std > 0), std, 1.0)
+    # A spread that is rounding noise next to the mean, or whose inverse float32 cannot
+    # hold, is a constant column: scaled by 1 (dividing by it made the loss NaN).
+    real = (std > 1e-12 * np.abs(mean)) & (std > 1.0 / np.finfo(np.float32).max)
+    std = np.where(flags & real, std, 1.0)
     return mean, std
 
 
