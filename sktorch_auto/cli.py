@@ -10,7 +10,16 @@ import sys
 
 import numpy as np
 
-from .tabular import TableError, is_numeric, numeric_matrix, read_table, write_table
+from .tabular import (
+    TableError,
+    feature_table,
+    is_numeric,
+    missing_rows,
+    numeric_matrix,
+    read_table,
+    select_rows,
+    write_table,
+)
 
 TASKS = ("auto", "regression", "classification", "mixed")
 
@@ -108,18 +117,36 @@ def cmd_fit(args):
     features = [c for c in columns if c not in targets]
     if not features:
         raise UsageError("no feature columns left besides the targets")
-    X = numeric_matrix(columns, features, "feature")
+    unlabelled = missing_rows(columns, targets)
+    if unlabelled.all():
+        raise UsageError(f"every row of {args.csv} has an empty target")
+    if unlabelled.any():  # nothing to learn from; the features may have gaps
+        print(f"{int(unlabelled.sum())} row(s) without a target left out")
+        columns = select_rows(columns, ~unlabelled)
+    X = feature_table(columns, features)
     task = choose_task(columns, targets, args.task)
     y = _targets(columns, targets, task)
-    print(f"task: {task}; {X.shape[0]} rows, {len(features)} features, "
+    print(f"task: {task}; {len(y)} rows, {len(features)} features, "
           f"target(s): {', '.join(targets)}")
     estimator = _estimator(task, args, verbose=not args.quiet).fit(X, y)
     _report(estimator, task)
+    categorical = _categorical(estimator, features)
+    if categorical:
+        print(f"categorical: {categorical}")
     estimator.save(args.out, metadata={"task": task, "features": features,
                                        "targets": targets, "source": os.fspath(args.csv)})
     print(f"model written to {args.out}")
     if args.plot:
         _plot(estimator, args.plot)
+
+
+def _categorical(estimator, features):
+    """'name (k categories), ...' for the columns the model treats as categorical."""
+    encoder = getattr(estimator, "encoder_", None)
+    if encoder is None:
+        return ""
+    names = [f for f, c in zip(features, encoder.is_categorical_) if c]
+    return ", ".join(f"{n} ({len(c)} categories)" for n, c in zip(names, encoder.categories_))
 
 
 def _load(path):
@@ -134,7 +161,8 @@ def _load(path):
 def cmd_predict(args):
     estimator, meta = _load(args.model)
     columns = read_table(args.csv)
-    X = numeric_matrix(columns, meta.get("features", []), "feature")
+    X = feature_table(columns, meta.get("features", []))
+    n_rows = len(X)
     targets = meta.get("targets", ["prediction"])
     if args.proba:
         if not hasattr(estimator, "predict_proba"):
@@ -142,10 +170,10 @@ def cmd_predict(args):
         proba = estimator.predict_proba(X)
         out = {f"proba_{c}": proba[:, i] for i, c in enumerate(estimator.classes_)}
     else:
-        pred = estimator.predict(X).reshape(X.shape[0], -1)
+        pred = estimator.predict(X).reshape(n_rows, -1)
         out = {name: pred[:, i] for i, name in enumerate(targets)}
     write_table(args.out, out)
-    print(f"{X.shape[0]} predictions written to {args.out}")
+    print(f"{n_rows} predictions written to {args.out}")
 
 
 def cmd_info(args):
@@ -153,7 +181,10 @@ def cmd_info(args):
     task = meta.get("task", type(estimator).__name__)
     metric = "accuracy" if task == "classification" else "R^2"
     print(f"model: {type(estimator).__name__} ({task})")
-    print(f"features ({estimator.n_features_in_}): {', '.join(meta.get('features', []))}")
+    features = meta.get("features", [])
+    print(f"features ({estimator.n_features_in_}): {', '.join(features)}")
+    categorical = _categorical(estimator, features)
+    print(f"categorical columns: {categorical or 'none'}")
     print(f"targets: {', '.join(meta.get('targets', []))}")
     if hasattr(estimator, "classes_") and task == "classification":
         print(f"classes: {', '.join(map(str, estimator.classes_))}")

@@ -1,4 +1,8 @@
-"""Reading tables for the command line: pandas when installed, else the csv module."""
+"""Reading tables for the command line: pandas when installed, else the csv module.
+
+Feature columns go to the estimators as they are (text columns and empty cells too);
+targets must be complete.
+"""
 
 import csv
 import math
@@ -70,6 +74,46 @@ def numeric_matrix(columns, names, what):
     if bad:
         raise TableError(f"{what} column(s) must be numeric: {', '.join(bad)}")
     return np.column_stack([np.asarray(columns[n], dtype=np.float64) for n in names])
+
+
+def feature_table(columns, names):
+    """The named columns as a table for the estimators: a pandas DataFrame (text columns
+    and empty cells as they are) or, without pandas, an object array."""
+    missing = [n for n in names if n not in columns]
+    if missing:
+        raise TableError(f"feature column(s) not in the file: {', '.join(missing)}")
+    try:
+        import pandas as pd
+    except ImportError:
+        pd = None
+    if pd is not None:
+        return pd.DataFrame({n: columns[n] for n in names})
+    table = np.empty((len(columns[names[0]]), len(names)), dtype=object)
+    for j, n in enumerate(names):
+        values = np.asarray(columns[n])
+        if values.dtype == object:  # the csv module's empty cells are gaps
+            values = np.where(values == "", None, values)
+        table[:, j] = values
+    return table
+
+
+def missing_rows(columns, names):
+    """Rows where any of the named columns is empty (NaN or an empty text)."""
+    from .estimators.table import isna
+
+    gaps = np.zeros(len(columns[names[0]]), dtype=bool)
+    for n in names:
+        values = np.asarray(columns[n])
+        if values.dtype.kind in "fO":
+            gaps |= isna(values)
+        if values.dtype == object:
+            gaps |= values == ""
+    return gaps
+
+
+def select_rows(columns, keep):
+    """The columns with only the rows where ``keep`` is True."""
+    return {name: np.asarray(values)[keep] for name, values in columns.items()}
 
 
 def write_table(path, columns):

@@ -15,9 +15,17 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, _fit_context
-from sklearn.utils import assert_all_finite, check_random_state
+from sklearn.utils import _safe_indexing, assert_all_finite, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    _check_y,
+    _num_features,
+    _num_samples,
+    check_consistent_length,
+    check_is_fitted,
+    validate_data,
+)
 
 from ..core.criterion import criterion_state
 from ..core.data import ArrayDataset, as_tensor
@@ -26,9 +34,18 @@ from ..core.predict import RawInputs, apply_net
 from ..core.split import train_valid_split
 from ..core.trainer import PytorchTrainer
 from .datasets import CSRDataset
-from .nets import ACTIVATIONS, InputScaled, build_mlp
+from .nets import (
+    ACTIVATIONS,
+    CLIP,
+    CategoricalInput,
+    InputScaled,
+    build_categorical_mlp,
+    build_mlp,
+    soft_clip,
+)
 from .persistence import PersistenceMixin
-from .scaling import CHUNK_ELEMENTS, input_statistics
+from .scaling import CHUNK_ELEMENTS, input_statistics, robust_statistics
+from .table import TableEncoder, needs_table
 
 #: Below this many floating-point operations per training step (forward and backward
 #: of the built-in MLP), a second intra-op thread costs more in synchronisation than it
@@ -114,8 +131,9 @@ def _as_float32(X):
     return X.astype(np.float32)
 
 
-def _standardized(X, mean, scale):
-    """float32 ``(X - mean) / scale``, computed in float64 a chunk at a time.
+def _standardized(X, mean, scale, clip=None):
+    """float32 ``(X - mean) / scale`` (smoothly clipped to ``clip``), computed in float64
+    a chunk at a time.
 
     Subtracting the offset before rounding to float32 keeps the variation of columns
     whose offset dwarfs their spread (raw units), which a float32 copy of ``X`` loses.
@@ -130,25 +148,40 @@ def _standardized(X, mean, scale):
         if block.size and np.abs(block).max() > limit:
             raise ValueError(f"Input X has values beyond the float32 range (+-{limit:.3g}) "
                              "once standardised, which the network computes in.")
-        out[start:start + rows] = block
+        out[start:start + rows] = block if clip is None else soft_clip(block, clip)
     return out
 
 
 def _scaling(net):
-    """``(mean, scale)`` of an input-standardising network (float64 arrays), else None."""
+    """``(mean, scale, clip)`` of an input-scaling network (float64 arrays), else None."""
     if not isinstance(net, InputScaled):
         return None
-    return (net.mean.detach().cpu().double().numpy(), net.scale.detach().cpu().double().numpy())
+    return (net.mean.detach().cpu().double().numpy(), net.scale.detach().cpu().double().numpy(),
+            net.clip)
 
 
-def _check_finite(X):
+def _check_finite(X, allow_nan=False):
     """scikit-learn's finiteness check of ``X``, with the usual first pass done by torch.
 
     Like scikit-learn, a finite sum proves every value finite; torch sums on all
     intra-op threads, which matters when predicting on millions of rows.
     """
     if sp.issparse(X) or not torch.isfinite(as_tensor(X).sum()):
-        assert_all_finite(X.data if sp.issparse(X) else X, input_name="X")
+        assert_all_finite(X.data if sp.issparse(X) else X, allow_nan=allow_nan and not
+                          sp.issparse(X), input_name="X")
+
+
+def _check_table_shape(estimator, X):
+    """scikit-learn's messages for a table without rows or without columns."""
+    n_samples, n_features = _num_samples(X), _num_features(X)
+    for count, what in ((n_samples, "sample(s)"), (n_features, "feature(s)")):
+        if count < 1:
+            raise ValueError(f"Found array with {count} {what} (shape=({n_samples}, "
+                             f"{n_features})) while a minimum of 1 is required by "
+                             f"{type(estimator).__name__}.")
+
+
+_INPUT_ATTRIBUTES = ("n_features_in_", "feature_names_in_")
 
 
 class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
@@ -178,7 +211,8 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         "checkpoint": [str, os.PathLike, None],
         "amp": ["boolean"],
         "compile": ["boolean", str],
-        "standardize": ["boolean"],
+        "standardize": ["boolean", StrOptions({"robust", "standard"})],
+        "categorical_features": [StrOptions({"auto"}), "array-like", None],
     }
 
     def __init__(self, net_builder=None, net_builder_kwargs=None, *,
@@ -186,7 +220,8 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
                  n_epochs=100, tol=TOL, batch_size="auto", learning_rate="auto", train_prop="auto",
                  n_best_nets=5, with_restarts=True, repeat_train=1, criterion="auto", device="auto",
                  verbose=False, random_state=None, warm_start=False, n_workers=0,
-                 checkpoint=None, amp=False, compile=False, standardize=True):
+                 checkpoint=None, amp=False, compile=False, standardize="robust",
+                 categorical_features="auto"):
         self.net_builder = net_builder
         self.net_builder_kwargs = net_builder_kwargs
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -211,6 +246,7 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         self.amp = amp
         self.compile = compile
         self.standardize = standardize
+        self.categorical_features = categorical_features
 
     # ------------------------------------------------------------------ params
     def set_params(self, **params):
@@ -230,6 +266,9 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        tags.input_tags.allow_nan = True
+        tags.input_tags.categorical = True
+        tags.input_tags.string = True
         return tags
 
     # -------------------------------------------------------------- subclass API
@@ -240,9 +279,21 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         """
         raise NotImplementedError
 
-    def _validate_targets(self, X, y):
-        """``validate_data`` for fit, with the subclass's requirements on ``y``."""
-        raise NotImplementedError
+    #: ``_check_y``'s requirements on ``y`` (set by each estimator).
+    _y_checks: dict = {}
+
+    def _validate_targets(self, X, y, reset):
+        """``validate_data`` for fit: tables keep their columns (checked by name and
+        number only), numeric arrays become float arrays; ``y`` as the estimator needs."""
+        if needs_table(X, self.categorical_features):
+            validate_data(self, X, reset=reset, skip_check_array=True)
+            _check_table_shape(self, X)
+            y = _check_y(y, estimator=self, **self._y_checks)
+            check_consistent_length(X, y)
+            return X, y
+        return validate_data(self, X, y, reset=reset, accept_sparse=["csr", "csc"],
+                             dtype=(np.float64, np.float32), ensure_all_finite="allow-nan",
+                             **self._y_checks)
 
     # --------------------------------------------------------------------- fit
     def _check_hidden_layer_sizes(self):
@@ -263,38 +314,61 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
     def _activation(self):
         return self._auto_activation if self.activation == "auto" else self.activation
 
-    def _build_net(self, n_features, n_outputs):
-        net = self._build_inner_net(n_features, n_outputs)
-        return InputScaled(n_features, net) if self.standardize else net
+    def _build_net(self, n_features, n_outputs, cardinalities=None):
+        """The network for ``n_features`` numeric inputs and categorical columns of these
+        ``cardinalities`` (None: no codes input), behind the input scaling."""
+        net = self._build_inner_net(n_features, n_outputs, cardinalities)
+        if not self.standardize:
+            return net
+        return InputScaled(n_features, net, CLIP if self.standardize == "robust" else None)
 
-    def _build_inner_net(self, n_features, n_outputs):
+    def _takes_codes(self):
+        """Whether the user's builder has a ``cardinalities`` parameter (its network then
+        always receives ``(x, codes)``; ``**kwargs`` alone does not count)."""
         if self.net_builder is None:
-            return build_mlp(n_features, n_outputs, self._check_hidden_layer_sizes(),
-                             self._activation(), self.dropout)
+            return False
+        return "cardinalities" in (_parameters(self.net_builder) or {})
+
+    def _build_inner_net(self, n_features, n_outputs, cardinalities=None):
+        cards = list(cardinalities or [])
+        if self.net_builder is None:
+            args = (n_outputs, self._check_hidden_layer_sizes(), self._activation(),
+                    self.dropout)
+            if cards:
+                return build_categorical_mlp(n_features, args[0], cards, *args[1:])
+            return build_mlp(n_features, *args)
         kwargs = dict(self.net_builder_kwargs or {})
-        for name, value in (("n_features_in", n_features), ("n_outputs", n_outputs)):
+        takes_codes = self._takes_codes()
+        # A builder that does not take cardinalities gets one matrix: the numeric
+        # inputs followed by the categories one-hot encoded.
+        width = n_features + (0 if takes_codes else sum(cards))
+        sizes = (("n_features_in", width), ("n_outputs", n_outputs))
+        for name, value in sizes + ((("cardinalities", cards),) if takes_codes else ()):
             if _accepts(self.net_builder, name):
                 kwargs.setdefault(name, value)
         unfilled = _unfilled(self.net_builder, kwargs)
         if unfilled:  # before the call: a clearer message than Python's own TypeError
             raise TypeError(
-                f"net_builder is called by keyword, with n_features_in={n_features} and "
-                f"n_outputs={n_outputs} (when it takes parameters of these names) and "
-                f"net_builder_kwargs; it has no value for {', '.join(map(repr, unfilled))}. "
-                "Name its size parameters n_features_in and n_outputs, or give the others "
-                "in net_builder_kwargs.")
+                f"net_builder is called by keyword, with n_features_in={width} and "
+                f"n_outputs={n_outputs} (when it takes parameters of these names), "
+                "cardinalities (when it takes it) and net_builder_kwargs; it has no value "
+                f"for {', '.join(map(repr, unfilled))}. Name its size parameters "
+                "n_features_in and n_outputs, or give the others in net_builder_kwargs.")
         net = self.net_builder(**kwargs)
         if not isinstance(net, torch.nn.Module):
             raise TypeError(
                 f"net_builder must return a torch.nn.Module; it returned {type(net).__name__}."
             )
+        if cards and not takes_codes:
+            net = CategoricalInput(net, cards, one_hot_max=float("inf"))
         return net
 
     @staticmethod
-    def _dataset(X, Y=None, weight=None, scaling=None):
-        """In-memory dataset of float32 rows; sparse X is densified a batch at a time.
+    def _dataset(X, Y=None, weight=None, scaling=None, codes=None):
+        """In-memory dataset of float32 rows (and int64 category codes, a second input);
+        sparse X is densified a batch at a time.
 
-        ``scaling`` ``(mean, scale)`` standardises the rows (dense ones in float64 first).
+        ``scaling`` ``(mean, scale, clip)`` scales the rows (dense ones in float64 first).
         """
         if Y is not None:
             Y = as_tensor(np.asarray(Y, dtype=np.float32))
@@ -303,9 +377,10 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         if sp.issparse(X):
             return CSRDataset(X, Y, weight, scaling)
         X = as_tensor(_as_float32(X) if scaling is None else _standardized(X, *scaling))
+        inputs = [X] if codes is None else [X, as_tensor(codes)]
         if Y is None:
-            return RawInputs(X)
-        return ArrayDataset(X, Y, weight)
+            return RawInputs(*inputs)
+        return ArrayDataset(inputs if codes is not None else X, Y, weight)
 
     def _check_sample_weight(self, sample_weight, X):
         if sample_weight is None:
@@ -334,6 +409,18 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         self : object
             The fitted estimator.
         """
+        # validate_data sets these before the data is known to be usable: a fit that
+        # fails puts them back, so that nothing is left half-fitted.
+        kept = {k: v for k, v in vars(self).items() if k in _INPUT_ATTRIBUTES}
+        try:
+            return self._fit(X, y, sample_weight)
+        except Exception:
+            for key in _INPUT_ATTRIBUTES:
+                vars(self).pop(key, None)
+            vars(self).update(kept)
+            raise
+
+    def _fit(self, X, y, sample_weight):
         warm = self.warm_start and hasattr(self, "net_")
         X, y = self._validate_targets(X, y, reset=not warm)
         sample_weight = self._check_sample_weight(sample_weight, X)
@@ -346,37 +433,74 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         device = resolve_device(self.device)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         cuda = [device.index or 0] if device.type == "cuda" else []
-        batch_size = auto_batch_size(X.shape[0]) if self.batch_size == "auto" else self.batch_size
-        train_prop = (auto_train_prop(X.shape[0], self._min_valid_rows)
+        n_samples = _num_samples(X)
+        batch_size = auto_batch_size(n_samples) if self.batch_size == "auto" else self.batch_size
+        train_prop = (auto_train_prop(n_samples, self._min_valid_rows)
                       if self.train_prop == "auto" else self.train_prop)
+        # The rows the trainer will train on: the input encoding and scaling learn from
+        # them only (the same seeded split as the trainer's).
+        train_rows, valid_rows = train_valid_split(n_samples, train_prop, True, seed=seed,
+                                                   stratify=stratify)
+        encoder = self.encoder_ if warm else TableEncoder(self.categorical_features).fit(
+            X, train_rows, sample_weight)
+        numeric, codes = self._encode(encoder, X)
         with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(seed)
-            net = self.net_ if warm else self._build_net(X.shape[1], Y.shape[1])
+            net = self.net_ if warm else self._build_net(
+                encoder.n_numeric, Y.shape[1], None if codes is None else encoder.cardinalities)
             if isinstance(net, InputScaled) and not warm:
-                self._set_input_scale(net, X, sample_weight, seed, stratify, train_prop)
-            # The network proper trains on rows standardised once, up front: no scaling
+                self._set_input_scale(net, numeric, sample_weight, train_rows, encoder)
+            # The network proper trains on rows scaled once, up front: no scaling
             # kernels per step, and float64 arithmetic for the offsets.
             scaling = _scaling(net)
             inner = net.net if scaling is not None else net
-            dataset = self._dataset(X, Y, weight, scaling)
+            dataset = self._dataset(numeric, Y, weight, scaling, codes)
+            del numeric  # the scaled float32 copy is what training needs
             trainer = PytorchTrainer(lambda: inner, [], device)
-            with torch_threads(self._fit_threads(inner, min(batch_size, X.shape[0]), device)):
+            with torch_threads(self._fit_threads(inner, min(batch_size, n_samples), device)):
                 trainer.train(dataset, **self._train_args(batch_size, criterion, train_prop),
                               split_seed=seed, stratify=stratify)
         for key, value in fitted.items():  # only now: a failed fit changes nothing
             setattr(self, key, value)
+        self.encoder_ = encoder
         self._set_fitted(trainer, device, net)
         valid = trainer.valid_indices
         with warnings.catch_warnings():  # e.g. R^2 of a single validation sample
             warnings.simplefilter("ignore")
-            self.validation_score_ = float(self.score(X[valid], y[valid]))
+            self.validation_score_ = float(self.score(_safe_indexing(X, valid), y[valid]))
         return self
 
-    def _set_input_scale(self, net, X, sample_weight, seed, stratify, train_prop):
-        """Standardise the inputs with statistics of the rows the trainer will train on."""
-        train_rows, _ = train_valid_split(X.shape[0], train_prop, True, seed=seed,
-                                          stratify=stratify)
-        mean, scale = input_statistics(X, train_rows, sample_weight)
+    def _encode(self, encoder, X):
+        """``(numeric, codes)`` network inputs of ``X``; codes None without categorical
+        columns (unless the user's network takes codes)."""
+        numeric, codes = encoder.transform(X)
+        _check_finite(numeric)
+        if codes is None and self._takes_codes():
+            codes = np.zeros((numeric.shape[0], 0), dtype=np.int64)
+        elif codes is not None and not codes.shape[1] and not self._takes_codes():
+            codes = None
+        return numeric, codes
+
+    @property
+    def categories_(self):
+        """The kept categories of each categorical column (codes 2 on; see
+        :mod:`~sktorch_auto.estimators.table`)."""
+        check_is_fitted(self)
+        return [list(c) for c in self.encoder_.categories_]
+
+    @property
+    def is_categorical_(self):
+        """Per input column: whether it was treated as categorical."""
+        check_is_fitted(self)
+        return np.asarray(self.encoder_.is_categorical_, dtype=bool)
+
+    def _set_input_scale(self, net, X, sample_weight, train_rows, encoder):
+        """Scale the inputs with statistics of the rows the trainer will train on;
+        missing-indicator inputs stay as they are (0/1)."""
+        statistics = robust_statistics if self.standardize == "robust" else input_statistics
+        mean, scale = statistics(X, train_rows, sample_weight)
+        indicators = slice(encoder.n_numeric - len(encoder.indicator_columns_), None)
+        mean[indicators], scale[indicators] = 0.0, 1.0
         net.mean.copy_(torch.as_tensor(mean, dtype=net.mean.dtype))
         net.scale.copy_(torch.as_tensor(scale, dtype=net.scale.dtype))
 
@@ -433,15 +557,27 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
     def _forward(self, X):
         """Post-processed network outputs for ``X``, shape (n_samples, n_outputs)."""
         check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
-                          dtype=(np.float64, np.float32), ensure_all_finite=False)
-        _check_finite(X)
+        encoder = getattr(self, "encoder_", None)
+        if encoder is not None and encoder.table_:
+            validate_data(self, X, reset=False, skip_check_array=True)
+            _check_table_shape(self, X)
+        else:
+            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
+                              dtype=(np.float64, np.float32), ensure_all_finite=False)
+            # Gaps are imputed, unless the model predates imputation.
+            _check_finite(X, allow_nan=encoder is not None)
+        if encoder is not None:
+            X, codes = self._encode(encoder, X)
+        else:
+            codes = None
         net = self.net_
         if isinstance(net, InputScaled) and not sp.issparse(X) and X.dtype == np.float64:
-            # Standardised in float64 like the training rows (float32 inputs go through
-            # the network's own float32 scaling, folded into its first layer).
-            dataset, net = self._dataset(X, scaling=_scaling(net)), net.net
+            # Scaled in float64 like the training rows (float32 inputs go through the
+            # network's own float32 scaling, folded into its first layer).
+            dataset, net = self._dataset(X, scaling=_scaling(net), codes=codes), net.net
+        elif sp.issparse(X):
+            dataset = self._dataset(X, np.zeros((X.shape[0], 0)))
         else:
-            dataset = self._dataset(X, np.zeros((X.shape[0], 0)) if sp.issparse(X) else None)
+            dataset = self._dataset(X, codes=codes)
         out = apply_net(net, self.criterion_, dataset, device=self.device_, finite=False)
         return out.reshape(X.shape[0], -1)

@@ -5,7 +5,7 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import column_or_1d, validate_data
+from sklearn.utils.validation import column_or_1d
 
 from ..core.criterion import MixedCriterion, SoftmaxCriterion
 from .base import TOL, BaseTorchEstimator
@@ -34,7 +34,7 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
 n_epochs, tol, \
 batch_size, learning_rate, train_prop, n_best_nets, with_restarts, repeat_train, criterion, \
 device, verbose, random_state, warm_start, n_workers, checkpoint, amp, compile, \
-standardize
+standardize, categorical_features
         As in :class:`~sktorch_auto.TorchRegressor`.
     class_weight : None, 'balanced' or dict, default=None
         Weights of the classes, applied through per-output weights (multiplied with
@@ -74,8 +74,8 @@ best_loss_, averaged_epochs_, stop_reason_, device_, learning_rate_
                  n_epochs=100, tol=TOL, batch_size="auto", learning_rate="auto", train_prop="auto",
                  n_best_nets=5, with_restarts=True, repeat_train=1, criterion="auto", device="auto",
                  verbose=False, random_state=None, warm_start=False, n_workers=0,
-                 checkpoint=None, amp=False, compile=False, standardize=True,
-                 class_weight=None):
+                 checkpoint=None, amp=False, compile=False, standardize="robust",
+                 categorical_features="auto", class_weight=None):
         super().__init__(
             net_builder, net_builder_kwargs, hidden_layer_sizes=hidden_layer_sizes,
             activation=activation, dropout=dropout, weight_decay=weight_decay,
@@ -84,13 +84,14 @@ best_loss_, averaged_epochs_, stop_reason_, device_, learning_rate_
             with_restarts=with_restarts, repeat_train=repeat_train, criterion=criterion,
             device=device, verbose=verbose, random_state=random_state, warm_start=warm_start,
             n_workers=n_workers, checkpoint=checkpoint, amp=amp, compile=compile,
-            standardize=standardize,
+            standardize=standardize, categorical_features=categorical_features,
         )
         self.class_weight = class_weight
 
+    _y_checks = {"multi_output": True}
+
     def _validate_targets(self, X, y, reset):
-        X, y = validate_data(self, X, y, reset=reset, accept_sparse=["csr", "csc"],
-                             dtype=(np.float64, np.float32), multi_output=True)
+        X, y = super()._validate_targets(X, y, reset)
         check_classification_targets(y)
         return X, y
 

@@ -5,6 +5,8 @@ import scipy.sparse as sp
 import torch
 from torch.utils.data import Dataset
 
+from .nets import soft_clip
+
 
 class CSRDataset(Dataset):
     """Rows of a sparse matrix as dense float32 tensors, fetched a batch at a time.
@@ -18,8 +20,9 @@ class CSRDataset(Dataset):
     target : tensor of shape (n_samples, n_outputs)
     weight : tensor, optional
         Per-sample or per-output weights.
-    scaling : (mean, scale), optional
-        Standardise each densified batch: ``(x - mean) / scale``.
+    scaling : (mean, scale, clip), optional
+        Standardise each densified batch: ``(x - mean) / scale``, then smoothly clip it
+        to ``clip`` when that is not None.
     """
 
     def __init__(self, X, target, weight=None, scaling=None):
@@ -31,7 +34,8 @@ class CSRDataset(Dataset):
         self.weight = weight
         self.scaling = None if scaling is None else (
             torch.as_tensor(np.asarray(scaling[0], dtype=np.float32)),
-            torch.as_tensor(1.0 / np.asarray(scaling[1], dtype=np.float64), dtype=torch.float32))
+            torch.as_tensor(1.0 / np.asarray(scaling[1], dtype=np.float64), dtype=torch.float32),
+            scaling[2] if len(scaling) > 2 else None)
 
     def __len__(self):
         return self.X.shape[0]
@@ -39,8 +43,10 @@ class CSRDataset(Dataset):
     def _rows(self, indices):
         rows = torch.from_numpy(self.X[indices].toarray())
         if self.scaling is not None:
-            mean, inverse = self.scaling
+            mean, inverse, clip = self.scaling
             rows = (rows - mean) * inverse
+            if clip:
+                rows = soft_clip(rows, clip)
         return rows
 
     def __getitem__(self, index):

@@ -1,4 +1,5 @@
-"""The built-in network: a multi-layer perceptron sized from the data (E3)."""
+"""The built-in network: a multi-layer perceptron sized from the data (E3), the input
+scaling in front of it, and the inputs of categorical columns (one-hot or embeddings)."""
 
 import torch
 from torch import nn
@@ -9,6 +10,19 @@ from ..core.checkpoint import register_builder
 #: ``x / scale - mean / scale`` (one kernel, or folded into the first layer): beyond it
 #: float32 loses the data's variation to the offset, and ``(x - mean) / scale`` is used.
 SMALL_OFFSET = 1e3
+#: Smooth clipping of robustly scaled inputs: ``z / sqrt(1 + (z / CLIP) ** 2)`` is ``z``
+#: near 0 and tends to +-CLIP, so one extreme value stays within a few units.
+CLIP = 3.0
+#: Categorical columns with at most this many codes (their categories plus "missing"
+#: and "rare or unknown") are one-hot encoded; the others get embeddings of
+#: EMBEDDING_DIM learned numbers per category.
+ONE_HOT_MAX = 10
+EMBEDDING_DIM = 8
+
+
+def soft_clip(z, clip=CLIP):
+    """``z / sqrt(1 + (z / clip)**2)``, for numpy arrays and torch tensors alike."""
+    return z / (1.0 + (z / clip) ** 2) ** 0.5
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "silu": nn.SiLU,
                "logistic": nn.Sigmoid, "identity": nn.Identity}
@@ -58,14 +72,18 @@ class InputScaled(nn.Module):
     ----------
     n_features : int
     net : torch.nn.Module
-        The network that receives the standardised input.
+        The network that receives the standardised input (and any further inputs,
+        such as category codes, unchanged).
+    clip : float, optional
+        Clip the standardised values smoothly to (-clip, clip) (:func:`soft_clip`).
     """
 
-    def __init__(self, n_features, net):
+    def __init__(self, n_features, net, clip=None):
         super().__init__()
         self.register_buffer("mean", torch.zeros(n_features, dtype=torch.float64))
         self.register_buffer("scale", torch.ones(n_features, dtype=torch.float64))
         self.net = net
+        self.clip = clip
 
     def _affine(self, dtype):
         """``mean``, ``1 / scale``, ``-mean / scale`` in ``dtype`` and whether the
@@ -84,17 +102,21 @@ class InputScaled(nn.Module):
             self._key = key
         return self._cached
 
-    def forward(self, x):
+    def forward(self, x, *rest):
         if x.dtype == torch.float64 and self.mean.dtype == torch.float64:
             scaled = (x - self.mean) / self.scale
+            if self.clip:
+                scaled = soft_clip(scaled, self.clip)
             dtype = next((p.dtype for p in self.net.parameters() if p.is_floating_point()),
                          scaled.dtype)
-            return self.net(scaled.to(dtype))
+            return self.net(scaled.to(dtype), *rest)
         mean, inverse, shift, small = self._affine(x.dtype)
         first = self.net[0] if isinstance(self.net, nn.Sequential) and len(self.net) else None
-        if self.training or not small or not isinstance(first, nn.Linear):
+        if self.training or not small or not isinstance(first, nn.Linear) or rest or self.clip:
             scaled = torch.addcmul(shift, x, inverse) if small else (x - mean) * inverse
-            return self.net(scaled)
+            if self.clip:
+                scaled = soft_clip(scaled, self.clip)
+            return self.net(scaled, *rest)
         # Predicting: folded into the first layer, W (x - m) / s + b = (W / s) x +
         # (b - (W / s) m), the same function without a pass over the (large) batch.
         weight = first.weight * inverse
@@ -103,3 +125,114 @@ class InputScaled(nn.Module):
         for layer in self.net[1:]:
             out = layer(out)
         return out
+
+
+class CategoricalInput(nn.Module):
+    """``net`` applied to numeric inputs joined with their rows' encoded categories.
+
+    ``forward(x, codes)``: ``x`` float of shape (n, n_numeric), ``codes`` int64 of shape
+    (n, n_categorical), column ``j`` holding codes in ``[0, cardinalities[j])``. Columns
+    with at most ``one_hot_max`` codes are one-hot encoded; the others look up
+    ``embedding_dim`` learned numbers per code in one shared table (one kernel for all
+    columns). ``net`` receives ``n_numeric + encoded_width(...)`` inputs.
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+    cardinalities : sequence of int
+    one_hot_max : int or float, default=ONE_HOT_MAX
+        ``float('inf')`` one-hot encodes every column.
+    embedding_dim : int, default=EMBEDDING_DIM
+    neutral_reserved : int, default=0
+        Inputs of the first ``neutral_reserved`` codes of each column (missing, rare or
+        unknown) start at zero: embeddings of zeros, and zero weights of ``net``'s first
+        layer for their one-hot inputs, so that a code never seen in training adds
+        nothing. Only for a ``Sequential`` ``net`` starting with ``Linear``.
+    n_numeric : int, optional
+        Numeric inputs ahead of the one-hot block (needed by ``neutral_reserved``).
+    """
+
+    def __init__(self, net, cardinalities, one_hot_max=ONE_HOT_MAX, embedding_dim=EMBEDDING_DIM,
+                 neutral_reserved=0, n_numeric=None):
+        super().__init__()
+        cards = [int(c) for c in cardinalities]
+        one_hot = [j for j, c in enumerate(cards) if c <= one_hot_max]
+        embedded = [j for j, c in enumerate(cards) if c > one_hot_max]
+        self.net = net
+        self.embedding_dim = embedding_dim
+        for name, columns in (("one_hot", one_hot), ("embedded", embedded)):
+            offsets = [0]
+            for j in columns[:-1]:
+                offsets.append(offsets[-1] + cards[j])
+            self.register_buffer(f"{name}_columns", torch.tensor(columns, dtype=torch.long),
+                                 persistent=False)
+            self.register_buffer(f"{name}_offsets", torch.tensor(offsets[:len(columns)],
+                                                                 dtype=torch.long),
+                                 persistent=False)
+        self.one_hot_width = sum(cards[j] for j in one_hot)
+        self.all_one_hot, self.all_embedded = len(one_hot) == len(cards), len(embedded) == len(
+            cards)
+        self.embedding = (nn.Embedding(sum(cards[j] for j in embedded), embedding_dim)
+                          if embedded else None)
+        if neutral_reserved:
+            self._neutral(neutral_reserved, n_numeric)
+
+    @staticmethod
+    def encoded_width(cardinalities, one_hot_max=ONE_HOT_MAX, embedding_dim=EMBEDDING_DIM):
+        """Number of inputs the categories add: one-hot widths plus embeddings."""
+        return sum(c if c <= one_hot_max else embedding_dim for c in map(int, cardinalities))
+
+    @torch.no_grad()
+    def _neutral(self, reserved, n_numeric):
+        if self.embedding is not None:
+            for offset in self.embedded_offsets.tolist():
+                self.embedding.weight[offset:offset + reserved] = 0.0
+        first = self.net[0] if isinstance(self.net, nn.Sequential) and len(self.net) else None
+        if isinstance(first, nn.Linear) and n_numeric is not None:
+            for offset in self.one_hot_offsets.tolist():
+                first.weight[:, n_numeric + offset:n_numeric + offset + reserved] = 0.0
+
+    def encode(self, codes, dtype):
+        """The float inputs of ``codes``: one-hot block, then embeddings."""
+        parts = []
+        if len(self.one_hot_columns):
+            index = codes if self.all_one_hot else codes.index_select(1, self.one_hot_columns)
+            block = torch.zeros(len(codes), self.one_hot_width, dtype=dtype, device=codes.device)
+            parts.append(block.scatter_(1, index + self.one_hot_offsets, 1.0))
+        if self.embedding is not None:
+            index = codes if self.all_embedded else codes.index_select(1, self.embedded_columns)
+            vectors = nn.functional.embedding(index + self.embedded_offsets,
+                                              self.embedding.weight)
+            parts.append(vectors.flatten(1).to(dtype))
+        return parts
+
+    def forward(self, x, codes):
+        return self.net(torch.cat([x, *self.encode(codes, x.dtype)], dim=1))
+
+
+def build_categorical_mlp(n_features_in, n_outputs, cardinalities, hidden_layer_sizes=(64, 64),
+                          activation="relu", dropout=0.0, one_hot_max=ONE_HOT_MAX,
+                          embedding_dim=EMBEDDING_DIM):
+    """The built-in MLP for ``n_features_in`` numeric inputs and categorical columns.
+
+    Parameters
+    ----------
+    n_features_in : int
+        Numeric inputs.
+    n_outputs : int
+    cardinalities : sequence of int
+        Codes of each categorical column.
+    hidden_layer_sizes, activation, dropout
+        As in :func:`build_mlp`.
+    one_hot_max, embedding_dim
+        As in :class:`CategoricalInput`.
+
+    Returns
+    -------
+    CategoricalInput
+    """
+    width = n_features_in + CategoricalInput.encoded_width(cardinalities, one_hot_max,
+                                                           embedding_dim)
+    mlp = build_mlp(width, n_outputs, hidden_layer_sizes, activation, dropout)
+    return CategoricalInput(mlp, cardinalities, one_hot_max, embedding_dim, neutral_reserved=2,
+                            n_numeric=n_features_in)

@@ -128,11 +128,17 @@ class PersistenceMixin:
             "averaged_epochs_": self.averaged_epochs_, "stop_reason_": self.stop_reason_,
             "n_outputs_": self.n_outputs_, "validation_score_": self.validation_score_,
             "learning_rate_": self.learning_rate_,
+            "encoder_": None if getattr(self, "encoder_", None) is None
+            else self.encoder_.state(),
         }
 
     def _restore_fitted(self, fitted):
+        from .table import TableEncoder
+
         for key, value in fitted.items():
-            if key == "feature_names_in_":
+            if key == "encoder_":  # absent from files written before it existed
+                self.encoder_ = None if value is None else TableEncoder.from_state(value)
+            elif key == "feature_names_in_":
                 if value is not None:
                     self.feature_names_in_ = np.asarray(value, dtype=object)
             else:
@@ -217,7 +223,13 @@ class PersistenceMixin:
             params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
         estimator = cls(**params)
         estimator._restore_fitted(content["fitted"])
-        net = estimator._build_net(estimator.n_features_in_, estimator.n_outputs_)
+        encoder = getattr(estimator, "encoder_", None)
+        if encoder is None:
+            net = estimator._build_net(estimator.n_features_in_, estimator.n_outputs_)
+        else:
+            codes = encoder.categories_ or estimator._takes_codes()
+            net = estimator._build_net(encoder.n_numeric, estimator.n_outputs_,
+                                       encoder.cardinalities if codes else None)
         net.load_state_dict(content["state_dict"])
         estimator.device_ = resolve_device(params.get("device") if device is None else device)
         estimator.net_ = net.to(estimator.device_)

@@ -2,7 +2,6 @@
 
 import numpy as np
 from sklearn.base import RegressorMixin
-from sklearn.utils.validation import validate_data
 
 from ..core.criterion import MixedCriterion, infer_regression_flags, infer_scale
 from .base import MIN_VALID_ROWS, BaseTorchEstimator
@@ -138,10 +137,7 @@ default='auto'
     _auto_activation = "gelu"
     _min_valid_rows = MIN_VALID_ROWS
 
-    def _validate_targets(self, X, y, reset):
-        X, y = validate_data(self, X, y, reset=reset, accept_sparse=["csr", "csc"],
-                             dtype=(np.float64, np.float32), multi_output=True, y_numeric=True)
-        return X, y
+    _y_checks = {"multi_output": True, "y_numeric": True}
 
     def _encode_targets(self, y, sample_weight):
         Y = y.reshape(len(y), -1).astype(np.float64)

@@ -136,3 +136,37 @@ def test_training_leaves_torch_threads_as_they_were(flag):
     X, y = linear_problem(n=64)
     _train(ArrayDataset(X, y), amp=flag)
     assert torch.get_num_threads() == before
+
+
+class CodesNet(torch.nn.Module):
+    """Numeric inputs plus an integer code per row (an embedding); records input dtypes."""
+
+    def __init__(self):
+        super().__init__()
+        self.embedding = torch.nn.Embedding(5, 2)
+        self.out = torch.nn.Linear(3 + 2, 1)
+        self.dtypes = set()
+
+    def forward(self, x, codes):
+        self.dtypes.add((x.dtype, codes.dtype))
+        return self.out(torch.cat([x, self.embedding(codes[:, 0])], dim=1))
+
+
+def test_integer_codes_travel_beside_floats_without_a_cast_or_getitem(monkeypatch):
+    X, y = linear_problem(n=96)
+    codes = torch.randint(0, 5, (96, 1))
+    dataset = ArrayDataset([X.astype(np.float64), codes], y)
+    monkeypatch.setattr(ArrayDataset, "__getitem__", lambda *a: pytest.fail("per-sample"))
+    net = CodesNet()
+    trainer = PytorchTrainer(lambda: net, [], device="cpu")
+    trainer.train(dataset, name=None, batch_size=16, n_epochs=3, verbose=False)
+    # Floats are cast to the network's dtype; the codes stay int64 throughout.
+    assert net.dtypes == {(torch.float32, torch.int64)}
+    assert trainer.predict(X.astype(np.float32), codes.numpy()).shape == (96, 1)
+
+
+def test_networks_with_embeddings_are_trained_by_autograd():
+    from sktorch_auto.core.criterion import MixedCriterion
+    from sktorch_auto.core.manual import manual_step
+
+    assert manual_step(CodesNet(), MixedCriterion(None, [1], ([0.0], [1.0]))) is None

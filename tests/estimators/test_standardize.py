@@ -39,7 +39,8 @@ def test_raw_units_and_offsets_fit_well_without_a_scaler():
 
 def test_statistics_come_from_the_training_rows_only():
     X, y = _raw_units()
-    reg = TorchRegressor(n_epochs=2, device="cpu", random_state=3).fit(X, y)
+    reg = TorchRegressor(n_epochs=2, device="cpu", random_state=3,
+                         standardize="standard").fit(X, y)
     train, valid = train_valid_split(len(X), 0.9, True, seed=_seed_of(3))
     assert isinstance(reg.net_, InputScaled)
     np.testing.assert_allclose(reg.net_.mean.numpy(), X[train].mean(axis=0), rtol=1e-6)

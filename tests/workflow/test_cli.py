@@ -107,7 +107,7 @@ def test_two_targets_with_a_binary_one_are_the_mixed_task(tmp_path):
 @pytest.mark.parametrize("make_args, message", [
     (lambda p: ["fit", "missing.csv", "--target", "y", "--out", "m.skt"], "cannot read"),
     (lambda p: ["fit", "d.csv", "--target", "nope", "--out", "m.skt"], "nope"),
-    (lambda p: ["fit", "d.csv", "--target", "price", "--out", "m.skt"], "kind"),
+    (lambda p: ["fit", "d.csv", "--target", "empty", "--out", "m.skt"], "empty target"),
     (lambda p: ["fit", "d.csv", "--target", "kind", "--out", "m.skt", "--epochs", "0"],
      "n_epochs"),
     (lambda p: ["predict", "d.csv", "d.csv", "--out", "x.csv"], "d.csv"),
@@ -115,12 +115,68 @@ def test_two_targets_with_a_binary_one_are_the_mixed_task(tmp_path):
 ])
 def test_bad_input_is_one_line_and_exit_status_2(tmp_path, make_args, message):
     data = table(n=40)
-    write_csv(tmp_path / "d.csv", data)  # 'kind' is a non-numeric feature for 'price'
+    write_csv(tmp_path / "d.csv", {**data, "empty": [""] * 40})
     result = run(*make_args(tmp_path), cwd=tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr
     assert message in lines[0]
+
+
+def messy_table(n=300, seed=0):
+    """Text columns, empty cells in features and in a target, a skewed number."""
+    rng = np.random.default_rng(seed)
+    city = rng.choice(["Paris", "Lyon", "Nice"], size=n)
+    area = np.exp(rng.normal(4, 0.5, size=n)).round(1)
+    price = area * 3000 * np.select([city == "Paris", city == "Lyon"], [2.0, 1.2], 1.5)
+    columns = {"area": area.astype(object), "city": city.astype(object),
+               "garden": rng.choice(["yes", "no", ""], size=n).astype(object),
+               "price": price.round().astype(object)}
+    columns["area"][::9] = ""
+    columns["price"][5] = ""
+    return columns
+
+
+def test_fit_predict_info_on_text_columns_and_empty_cells(tmp_path):
+    write_csv(tmp_path / "houses.csv", messy_table())
+    fit = run("fit", "houses.csv", "--target", "price", "--out", "m.skt", "--epochs", "40",
+              "--quiet", cwd=tmp_path)
+    assert fit.returncode == 0, fit.stderr
+    assert "1 row(s) without a target left out" in fit.stdout
+    assert "299 rows, 3 features" in fit.stdout
+    assert "categorical: city (3 categories), garden (2 categories)" in fit.stdout
+    write_csv(tmp_path / "new.csv", {"area": ["50", "", "80"], "city": ["Rome", "Paris", ""],
+                                     "garden": ["yes", "maybe", "no"]})
+    pred = run("predict", "m.skt", "new.csv", "--out", "p.csv", cwd=tmp_path)
+    assert pred.returncode == 0, pred.stderr
+    out = read_table(tmp_path / "p.csv")
+    assert len(out["price"]) == 3 and np.isfinite(out["price"]).all()
+    info = run("info", "m.skt", cwd=tmp_path)
+    assert "categorical columns: city (3 categories), garden (2 categories)" in info.stdout
+
+
+NO_PANDAS = """
+import sys
+
+class NoPandas:  # as if pandas were not installed
+    def find_spec(self, name, path=None, target=None):
+        if name == "pandas" or name.startswith("pandas."):
+            raise ImportError("no pandas here")
+
+sys.meta_path.insert(0, NoPandas())
+from sktorch_auto.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_text_features_are_read_without_pandas_too(tmp_path):
+    write_csv(tmp_path / "houses.csv", messy_table(n=120))
+    env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    result = subprocess.run([sys.executable, "-c", NO_PANDAS, "fit", "houses.csv", "--target",
+                             "price", "--out", "m.skt", "--epochs", "3", "--quiet"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "city (3 categories), garden (2 categories)" in result.stdout
 
 
 def test_proba_of_a_regression_model_is_refused(tmp_path):

@@ -1,0 +1,547 @@
+"""Tables as they come: numeric columns imputed, categorical columns coded.
+
+:class:`TableEncoder` turns ``X`` -- a pandas or polars DataFrame, or an array -- into
+what the network takes: a float matrix of the numeric columns (gaps filled with the
+training part's median, plus a 0/1 missing-indicator column for each numeric column
+that had gaps there) and an integer matrix of category codes. Its fitted state is
+plain data (lists, numbers, strings), so it travels in the safe file format.
+
+Codes of a categorical column: ``0`` missing, ``1`` rare or unknown (categories seen
+fewer than :data:`MIN_FREQUENCY` times in the training part and those never seen
+share it: the network learns it from the rare ones, so a category that turns up only
+at predict time gets what rare categories get), ``2 + i`` the ``i``-th kept category.
+
+Everything is vectorised over rows: strings are looked up in pandas' hash tables when
+pandas is installed (else by binary search), numbers by binary search.
+scikit-learn's ``OrdinalEncoder`` maps strings with one Python dictionary lookup per
+row (``sklearn.utils._encode._map_to_integer``), which is what this module avoids.
+"""
+
+import datetime
+import sys
+from numbers import Integral, Number
+
+import numpy as np
+import scipy.sparse as sp
+
+#: A category needs this many rows of the training part to get a code of its own;
+#: rarer ones share the "rare or unknown" code.
+MIN_FREQUENCY = 5
+MISSING, UNKNOWN, FIRST = 0, 1, 2
+
+_ADVICE = {
+    "datetime": "convert it to numbers first (e.g. the year, or days since a date) or drop it",
+    "timedelta": "convert it to numbers first (e.g. seconds) or drop it",
+    "complex": "split it into its real and imaginary parts or drop it",
+    "nested": "flatten it into columns of numbers or strings, or drop it",
+}
+_NESTED = (list, tuple, dict, set, frozenset, np.ndarray, bytearray)
+
+
+def frame_library(X):
+    """'pandas' or 'polars' when ``X`` is a DataFrame of that library, else None."""
+    for name in ("pandas", "polars"):
+        module = sys.modules.get(name)
+        if module is not None and isinstance(X, module.DataFrame):
+            return name
+    return None
+
+
+def _unusable(name, what, dtype):
+    return ValueError(
+        f"Column {name!r} holds {what} values (dtype {dtype}), which the estimators cannot "
+        f"use: {_ADVICE[what]}.")
+
+
+class _Column:
+    """One input column: ``values`` a numpy array (float64 with NaN for numeric dtypes,
+    else objects), ``hint`` 'numeric', 'categorical' (a categorical, string or boolean
+    dtype) or 'object' (decided from the values)."""
+
+    def __init__(self, name, hint, values, dtype):
+        self.name, self.hint, self.values, self.dtype = name, hint, values, dtype
+
+
+def _pandas_column(series, name):
+    import pandas as pd
+
+    types, dtype = pd.api.types, series.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        if types.is_numeric_dtype(dtype.categories.dtype):
+            return _Column(name, "categorical",
+                           series.to_numpy(dtype=np.float64, na_value=np.nan), dtype)
+        return _Column(name, "categorical", series.to_numpy(dtype=object), dtype)
+    if types.is_bool_dtype(dtype):
+        return _Column(name, "categorical", series.to_numpy(dtype=object), dtype)
+    if types.is_datetime64_any_dtype(dtype) or isinstance(dtype, pd.PeriodDtype):
+        raise _unusable(name, "datetime", dtype)
+    if types.is_timedelta64_dtype(dtype):
+        raise _unusable(name, "timedelta", dtype)
+    if types.is_complex_dtype(dtype):
+        raise _unusable(name, "complex", dtype)
+    if types.is_numeric_dtype(dtype):
+        return _Column(name, "numeric", series.to_numpy(dtype=np.float64, na_value=np.nan),
+                       dtype)
+    if types.is_object_dtype(dtype):
+        return _Column(name, "object", series.to_numpy(dtype=object), dtype)
+    if types.is_string_dtype(dtype):
+        return _Column(name, "categorical", series.to_numpy(dtype=object), dtype)
+    raise _unusable(name, "nested", dtype)  # intervals and other extension types
+
+
+def _polars_column(series, name):
+    import polars as pl
+
+    dtype = series.dtype
+    if dtype.is_numeric():
+        values = series.cast(pl.Float64).fill_null(float("nan")).to_numpy()
+        return _Column(name, "numeric", np.asarray(values, dtype=np.float64), dtype)
+    if dtype == pl.Boolean or dtype == pl.String or isinstance(dtype, (pl.Categorical,
+                                                                          pl.Enum)):
+        values = series.cast(pl.String) if dtype != pl.Boolean else series
+        return _Column(name, "categorical", values.to_numpy().astype(object), dtype)
+    if dtype.is_temporal():
+        raise _unusable(name, "timedelta" if dtype == pl.Duration else "datetime", dtype)
+    raise _unusable(name, "nested", dtype)  # lists, structs, arrays, objects, binary
+
+
+def table_columns(X):
+    """The columns of ``X`` (a DataFrame or a 2-D array) as :class:`_Column` objects."""
+    library = frame_library(X)
+    if library == "pandas":
+        return [_pandas_column(X.iloc[:, j], name) for j, name in enumerate(X.columns)]
+    if library == "polars":
+        return [_polars_column(X.to_series(j), name) for j, name in enumerate(X.columns)]
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"Expected a 2D table, got an array of shape {X.shape}.")
+    kind = X.dtype.kind
+    if kind in "biuf":
+        return [_Column(j, "numeric", X[:, j].astype(np.float64), X.dtype)
+                for j in range(X.shape[1])]
+    if kind in "OUS":
+        return [_Column(j, "object", X[:, j].astype(object), X.dtype) for j in range(X.shape[1])]
+    what = {"M": "datetime", "m": "timedelta", "c": "complex"}.get(kind, "nested")
+    raise _unusable("(every column)", what, X.dtype)
+
+
+def isna(values):
+    """Missing entries of an array: NaN, and for objects None, pandas' NA and NaT."""
+    if values.dtype.kind == "f":
+        return np.isnan(values)
+    pd = sys.modules.get("pandas")
+    if pd is not None:
+        return np.asarray(pd.isna(values), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        return np.asarray((values == None) | (values != values), dtype=bool)  # noqa: E711
+
+
+def _content(column, missing):
+    """'number' or 'string': what the present values of an object column are.
+
+    Values the estimators cannot use (dates, durations, complex numbers, lists and
+    other containers) raise a ValueError naming the column.
+    """
+    if column.values.dtype.kind == "f":
+        return "number"
+    types = set(map(type, column.values[~missing]))
+    for t in types:
+        if issubclass(t, (datetime.date, datetime.time, np.datetime64)) or \
+                t.__name__ in ("Timestamp", "Period"):
+            raise _unusable(column.name, "datetime", column.dtype)
+        if issubclass(t, (datetime.timedelta, np.timedelta64)):
+            raise _unusable(column.name, "timedelta", column.dtype)
+        if issubclass(t, (complex, np.complexfloating)):
+            raise _unusable(column.name, "complex", column.dtype)
+        if issubclass(t, _NESTED):
+            raise _unusable(column.name, "nested", column.dtype)
+    return "number" if all(issubclass(t, (Number, np.bool_)) for t in types) else "string"
+
+
+def _as_floats(values, missing):
+    """float64 copy of an object column (NaN where missing; +inf for what is no number)."""
+    out = np.full(len(values), np.nan)
+    present = values[~missing]
+    try:
+        out[~missing] = present.astype(np.float64)
+    except (TypeError, ValueError):  # a string in a column of numbers: never a category
+        out[~missing] = [_float_or_inf(v) for v in present]
+    return out
+
+
+def _float_or_inf(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return np.inf
+
+
+def _as_strings(values, missing):
+    """Object array of ``str`` ('' where missing)."""
+    out = values.astype(object)  # a copy
+    out[missing] = ""
+    if set(map(type, out)) != {str}:
+        out = np.array(list(map(str, out)), dtype=object)
+    return out
+
+
+def _lookup(values, categories):
+    """Position of each value in the sorted ``categories`` (-1 when absent), vectorised."""
+    if not len(categories):
+        return np.full(len(values), -1, dtype=np.int64)
+    pd = sys.modules.get("pandas")
+    if values.dtype == object and pd is not None:  # hash table lookups, in C
+        return pd.Index(categories, dtype=object).get_indexer(values).astype(np.int64)
+    categories = np.asarray(categories, dtype=values.dtype)
+    pos = np.searchsorted(categories, values).clip(0, len(categories) - 1)
+    return np.where(categories[pos] == values, pos, -1).astype(np.int64)
+
+
+def _counts(values):
+    """Sorted distinct values and how often each occurs."""
+    pd = sys.modules.get("pandas")
+    if values.dtype == object and pd is not None:  # hashing beats sorting Python strings
+        counts = pd.Series(values, dtype=object).value_counts(sort=False)
+        uniques = counts.index.to_numpy(dtype=object)
+        order = np.argsort(uniques)
+        return uniques[order], counts.to_numpy()[order]
+    return np.unique(values, return_counts=True)
+
+
+def _declared(spec, names, n_features):
+    """Boolean mask of the columns that ``categorical_features`` (a list or a mask) names."""
+    spec = np.asarray(spec)
+    if spec.dtype.kind == "b":
+        if spec.shape != (n_features,):
+            raise ValueError(f"categorical_features as a boolean mask must have one entry per "
+                             f"feature ({n_features}); got shape {spec.shape}.")
+        return spec.astype(bool)
+    mask = np.zeros(n_features, dtype=bool)
+    for item in spec.ravel().tolist():
+        if isinstance(item, str):
+            if names is None:
+                raise ValueError(f"categorical_features names the column {item!r}, but X has "
+                                 "no column names; give column indices instead.")
+            if item not in names:
+                raise ValueError(f"categorical_features names {item!r}, which is not a column "
+                                 f"of X (columns: {', '.join(names)}).")
+            mask[names.index(item)] = True
+        elif isinstance(item, Integral) and not isinstance(item, bool):
+            if not -n_features <= item < n_features:
+                raise ValueError(f"categorical_features index {item} is out of range for "
+                                 f"{n_features} features.")
+            mask[item] = True
+        else:
+            raise ValueError("categorical_features must be 'auto', None, column names, column "
+                             f"indices or a boolean mask; got an entry {item!r}.")
+    return mask
+
+
+def is_auto(spec):
+    return isinstance(spec, str) and spec == "auto"
+
+
+def column_quantiles(values, weight=None, qs=(0.25, 0.5, 0.75)):
+    """Quantiles ``qs`` of one column over its non-missing values (NaN when none).
+
+    With ``weight`` each value counts as that many repeated rows.
+    """
+    keep = ~np.isnan(values)
+    if weight is not None:
+        keep &= weight > 0
+    values = values[keep]
+    if not len(values):
+        return [np.nan] * len(qs)
+    if weight is None:
+        return [float(v) for v in np.quantile(values, qs)]
+    order = np.argsort(values, kind="stable")
+    values, cum = values[order], np.cumsum(weight[keep][order])
+    out = []
+    for q in qs:
+        # The value where the cumulative weight reaches q of the total, averaged with the
+        # next one where it reaches it exactly (the usual median of an even count).
+        target = q * cum[-1]
+        lo = min(int(np.searchsorted(cum, target, side="left")), len(cum) - 1)
+        hi = min(int(np.searchsorted(cum, target * (1 + 1e-12), side="right")), len(cum) - 1)
+        out.append(float(0.5 * (values[lo] + values[hi])))
+    return out
+
+
+class TableEncoder:
+    """Numeric and categorical columns of a table, encoded for the network.
+
+    Parameters
+    ----------
+    categorical_features : 'auto', None, array-like of str or int, or bool mask
+        'auto': categorical, string, object and boolean columns of a DataFrame (and,
+        in an object or string array, the columns holding anything but numbers) are
+        categorical. None: every column is numeric. Names, indices or a mask list the
+        categorical columns (e.g. integer-coded categories in an array); the other
+        columns must then be numeric.
+
+    Attributes
+    ----------
+    kinds_ : list of str
+        Per input column: 'numeric', or categorical 'number' (values compared as
+        numbers) or 'string' (compared as strings).
+    categories_ : list of list
+        The kept categories of each categorical column, in code order (code 2 on).
+    medians_ : list of float
+        The training part's median of each numeric column (what a gap becomes).
+    indicator_columns_ : list of int
+        Positions, among the numeric columns, of those that had gaps in the training
+        part (and some values): each gets a 0/1 missing-indicator input after the
+        numeric columns. A column with no value there stays a constant input.
+    """
+
+    def __init__(self, categorical_features="auto"):
+        self.categorical_features = categorical_features
+
+    def _kinds(self, columns, frame):
+        spec = self.categorical_features
+        declared = None
+        if spec is not None and not is_auto(spec):
+            names = [str(c.name) for c in columns] if frame else None
+            declared = _declared(spec, names, len(columns))
+        kinds = []
+        for j, column in enumerate(columns):
+            missing = isna(column.values)
+            if column.hint == "numeric":
+                kind = "numeric"
+            else:
+                content = _content(column, missing)
+                # Objects of a DataFrame are categorical like its strings; in a bare
+                # array, a column of numbers only is numeric.
+                numeric = column.hint == "object" and not frame and content == "number"
+                kind = "numeric" if numeric else content
+            if declared is not None and declared[j]:
+                kind = "number" if kind == "numeric" else kind
+            elif kind != "numeric" and (declared is not None or spec is None):
+                raise ValueError(
+                    f"Column {column.name!r} (dtype {column.dtype}) is not numeric, but "
+                    f"categorical_features={_plain_spec(spec)!r} makes it a numeric input; "
+                    "declare it categorical, or use categorical_features='auto'.")
+            kinds.append(kind)
+        return kinds
+
+    def fit(self, X, train_rows=None, sample_weight=None):
+        """Learn the column kinds, the categories, the medians and the indicator columns.
+
+        Parameters
+        ----------
+        X : DataFrame or array of shape (n_samples, n_features)
+        train_rows : array of int, optional
+            The rows to learn from (the training part); all rows by default.
+        sample_weight : array of shape (n_samples,), optional
+            Row weights for the medians (like repeated rows).
+
+        Returns
+        -------
+        self
+        """
+        rows = np.arange(_n_rows(X)) if train_rows is None else np.asarray(train_rows)
+        weight = None if sample_weight is None else np.asarray(sample_weight,
+                                                               dtype=np.float64)[rows]
+        self.categories_, self.medians_, self.indicator_columns_ = [], [], []
+        spec = self.categorical_features
+        self.table_ = not (is_numeric_array(X) and (spec is None or is_auto(spec)))
+        if not self.table_:
+            return self._fit_array(X, rows, weight)
+        columns = table_columns(X)
+        self.kinds_ = self._kinds(columns, frame_library(X) is not None)
+        for column, kind in zip(columns, self.kinds_):
+            values, missing = self._values(column, kind, rows)
+            if kind == "numeric":
+                # An indicator for a column with gaps in the training part; none for one
+                # with no value at all there (it stays a constant input).
+                if missing.any() and not missing.all():
+                    self.indicator_columns_.append(len(self.medians_))
+                self.medians_.append(column_quantiles(values, weight, (0.5,))[0])
+            else:
+                uniques, counts = _counts(values[~missing])
+                self.categories_.append(_plain(uniques[counts >= MIN_FREQUENCY], column))
+        return self
+
+    def _fit_array(self, X, rows, weight):
+        """:meth:`fit` for a numeric array (or sparse matrix): medians of a sample of the
+        training rows (at most QUANTILE_ROWS), indicators for columns with gaps."""
+        from .scaling import QUANTILE_ROWS
+
+        self.kinds_ = ["numeric"] * X.shape[1]
+        if sp.issparse(X):  # sparse data must be finite: there is nothing to impute
+            self.medians_ = None
+            return self
+        gaps = _gap_columns(X, rows)
+        sample = rows[::max(1, -(-len(rows) // QUANTILE_ROWS))]
+        block = np.asarray(X[sample], dtype=np.float64)
+        sample_weight = None if weight is None else weight[::max(1, -(-len(rows) //
+                                                                      QUANTILE_ROWS))]
+        self.medians_ = [column_quantiles(block[:, j], sample_weight, (0.5,))[0]
+                         for j in range(X.shape[1])]
+        self.indicator_columns_ = np.flatnonzero(gaps & ~np.isnan(self.medians_)).tolist()
+        return self
+
+    @staticmethod
+    def _values(column, kind, rows=None):
+        """``(values, missing)`` of the column (its ``rows``) in the form of ``kind``."""
+        values = column.values if rows is None else column.values[rows]
+        missing = isna(values)
+        if kind == "string":
+            return _as_strings(values, missing), missing
+        if values.dtype.kind != "f":
+            values = _as_floats(values, missing)
+        return values, missing
+
+    @property
+    def n_numeric(self):
+        """Width of the numeric matrix: numeric columns plus indicator columns."""
+        return self.kinds_.count("numeric") + len(self.indicator_columns_)
+
+    @property
+    def cardinalities(self):
+        """Number of codes of each categorical column (missing, rare/unknown, kept)."""
+        return [FIRST + len(c) for c in self.categories_]
+
+    @property
+    def is_categorical_(self):
+        return [k != "numeric" for k in self.kinds_]
+
+    def transform(self, X):
+        """``(numeric, codes)``: float64 of shape (n, n_numeric), int64 (n, n_categorical).
+
+        A gap in a numeric column gets the training part's median (also in a column
+        that had none then); a category not seen in fit gets the "rare or unknown" code.
+        """
+        if not self.table_:
+            return self._transform_array(X), None
+        columns = table_columns(X)
+        if len(columns) != len(self.kinds_):
+            raise ValueError(f"X has {len(columns)} features, but the encoder was fitted "
+                             f"with {len(self.kinds_)}.")
+        n = len(columns[0].values) if columns else 0
+        numeric = np.empty((n, self.n_numeric), dtype=np.float64)
+        codes = np.empty((n, len(self.categories_)), dtype=np.int64)
+        i = c = 0
+        for column, kind in zip(columns, self.kinds_):
+            if kind == "numeric" and column.hint != "numeric" and _content(
+                    column, isna(column.values)) != "number":
+                raise ValueError(f"Column {column.name!r} was numeric in fit but now holds "
+                                 f"{column.dtype} values that are not numbers.")
+            values, missing = self._values(column, kind)
+            if kind == "numeric":
+                median = self.medians_[i]
+                # A column with no value in the training part stays constant: the
+                # network learned nothing from its values.
+                numeric[:, i] = 0.0 if np.isnan(median) else np.where(missing, median, values)
+                if i in self.indicator_columns_:
+                    numeric[:, len(self.medians_) + self.indicator_columns_.index(i)] = missing
+                i += 1
+            else:
+                codes[:, c] = _codes(values, missing, self.categories_[c], kind)
+                c += 1
+        return numeric, codes
+
+    def _transform_array(self, X):
+        """A numeric array imputed (a copy), or ``X`` itself when it has no gaps and the
+        fit added no indicator columns."""
+        if sp.issparse(X) or self.medians_ is None:
+            return X
+        gaps = np.isnan(X) if not np.isfinite(np.add.reduce(X, axis=None)) else None
+        if gaps is None and not self.indicator_columns_:
+            return X
+        out = np.empty((X.shape[0], self.n_numeric), dtype=np.float64)
+        out[:, :X.shape[1]] = X
+        medians = np.asarray(self.medians_)
+        if gaps is not None:
+            np.copyto(out[:, :X.shape[1]], np.nan_to_num(medians, nan=0.0), where=gaps)
+        # A column with no value in the training part stays constant (as in transform).
+        out[:, np.flatnonzero(np.isnan(medians))] = 0.0
+        for k, j in enumerate(self.indicator_columns_):
+            out[:, X.shape[1] + k] = gaps[:, j] if gaps is not None else 0.0
+        return out
+
+    def state(self):
+        """The fitted state as plain data (for the safe file format)."""
+        return {"table": self.table_,
+                "categorical_features": _plain_spec(self.categorical_features),
+                "kinds": list(self.kinds_), "categories": [list(c) for c in self.categories_],
+                "medians": list(self.medians_),
+                "indicator_columns": list(self.indicator_columns_)}
+
+    @classmethod
+    def from_state(cls, state):
+        """The encoder whose fitted state is ``state`` (from :meth:`state`)."""
+        encoder = cls(state["categorical_features"])
+        encoder.table_ = bool(state["table"])
+        encoder.kinds_ = list(state["kinds"])
+        encoder.categories_ = [list(c) for c in state["categories"]]
+        medians = state["medians"]
+        encoder.medians_ = None if medians is None else [float(m) for m in medians]
+        encoder.indicator_columns_ = [int(i) for i in state["indicator_columns"]]
+        return encoder
+
+
+def _codes(values, missing, categories, kind):
+    keys = np.asarray(categories, dtype=object if kind == "string" else np.float64)
+    if kind != "string":
+        values = np.where(missing, np.inf, values)  # looked up, then overridden
+    pos = _lookup(values, keys)
+    return np.where(missing, MISSING, np.where(pos < 0, UNKNOWN, pos + FIRST))
+
+
+def _plain(kept, column):
+    """Kept categories as plain Python values (bool, int, float or str)."""
+    if kept.dtype == object:
+        return [str(v) for v in kept]
+    present = column.values[~isna(column.values)]
+    if len(present) and present.dtype == object and all(
+            isinstance(v, (bool, np.bool_)) for v in present[:100]):
+        return [bool(v) for v in kept]
+    if all(float(v).is_integer() for v in kept):
+        return [int(v) for v in kept]
+    return [float(v) for v in kept]
+
+
+def _plain_spec(spec):
+    if spec is None or isinstance(spec, str):
+        return spec
+    return np.asarray(spec).tolist()
+
+
+def _n_rows(X):
+    return X.shape[0] if hasattr(X, "shape") else len(X)
+
+
+def is_numeric_array(X):
+    """A sparse matrix or a numeric numpy array (no DataFrame)."""
+    return sp.issparse(X) or (isinstance(X, np.ndarray) and X.dtype.kind in "biuf")
+
+
+def _gap_columns(X, rows, chunk=1 << 16):
+    """Which columns of ``X`` have NaN in ``rows``, in chunks (no copy of the rows)."""
+    gaps = np.zeros(X.shape[1], dtype=bool)
+    if np.isfinite(np.add.reduce(X, axis=None)):
+        return gaps
+    mask = np.zeros(X.shape[0], dtype=bool)
+    mask[rows] = True
+    for start in range(0, X.shape[0], chunk):
+        block = X[start:start + chunk][mask[start:start + chunk]]
+        gaps |= np.isnan(block).any(axis=0)
+    return gaps
+
+
+def needs_table(X, categorical_features):
+    """Whether ``X`` must go through :class:`TableEncoder` (a DataFrame, an object or
+    string array, declared categorical columns) rather than plain numeric validation."""
+    if sp.issparse(X):
+        return False
+    if frame_library(X) is not None or not (categorical_features is None
+                                            or is_auto(categorical_features)):
+        return True
+    dtype = getattr(X, "dtype", None)
+    if dtype is None:
+        try:
+            dtype = np.asarray(X).dtype
+        except (ValueError, TypeError):
+            return True
+    return dtype.kind in "OUS"

@@ -1,0 +1,415 @@
+"""Real tables as they come: text and categorical columns, gaps, unseen categories (issue 14)."""
+
+import datetime
+import pickle
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import cross_val_score
+from sklearn.pipeline import make_pipeline
+
+from sktorch_auto import TorchClassifier, TorchRegressor
+from sktorch_auto.core.checkpoint import is_plain
+from sktorch_auto.core.split import train_valid_split
+from sktorch_auto.estimators.nets import CategoricalInput, InputScaled
+from sktorch_auto.estimators.table import MIN_FREQUENCY, TableEncoder
+
+FAST = dict(n_epochs=15, hidden_layer_sizes=(32,), device="cpu", random_state=0)
+EFFECT = {"red": -2.0, "green": 0.0, "blue": 2.0, "black": 4.0}
+
+
+def _table(n=240, seed=0):
+    """Every kind of column, each with gaps, and a target driven by two of them."""
+    rng = np.random.default_rng(seed)
+    colour = rng.choice(list(EFFECT), size=n)
+    x = rng.normal(size=n)
+    df = pd.DataFrame({
+        "x": x,
+        "colour": pd.Series(colour, dtype=object),
+        "size": pd.Categorical(rng.choice(["S", "M", "L"], size=n)),
+        "label": pd.array(rng.choice(["a", "b"], size=n), dtype="string"),
+        "flag": pd.Series(rng.random(n) > 0.5, dtype=object),  # bools with gaps
+        "maybe": pd.array(rng.choice([True, False], size=n), dtype="boolean"),
+        "count": pd.array(rng.integers(0, 9, size=n), dtype="Int64"),
+        "income": np.exp(rng.normal(10, 1.5, size=n)),
+    })
+    y = df["colour"].map(EFFECT).to_numpy() + x
+    for j, column in enumerate(df.columns):
+        df.loc[df.index[j::17], column] = None  # gaps everywhere (the target keeps its row)
+    return df, y
+
+
+@pytest.fixture(scope="module")
+def fitted_table():
+    df, y = _table()
+    return TorchRegressor(**FAST).fit(df, y), df, y
+
+
+# ------------------------------------------------------------------ kinds of columns
+def test_every_kind_of_column_with_gaps_fits_and_predicts(fitted_table):
+    reg, df, y = fitted_table
+    assert reg.is_categorical_.tolist() == [False, True, True, True, True, True, False, False]
+    assert reg.categories_[0] == ["black", "blue", "green", "red"]
+    assert reg.categories_[1] == ["L", "M", "S"]
+    assert reg.categories_[3] == [False, True]
+    pred = reg.predict(df)
+    assert pred.shape == (len(df),) and np.isfinite(pred).all()
+    assert reg.score(df, y) > 0.8
+
+
+def test_numeric_gaps_get_the_training_median_and_an_indicator(fitted_table):
+    reg, df, _ = fitted_table
+    encoder = reg.encoder_
+    # x, count and income had gaps: three numeric columns plus three indicators.
+    assert encoder.indicator_columns_ == [0, 1, 2]
+    assert encoder.n_numeric == 6
+    numeric, codes = encoder.transform(df.head(20))
+    gaps = df.head(20)["x"].isna().to_numpy()
+    assert gaps.any()
+    assert np.all(numeric[gaps, 0] == encoder.medians_[0])
+    assert np.array_equal(numeric[:, 3], gaps.astype(float))
+    assert codes.dtype == np.int64 and codes.shape == (20, 5)
+
+
+def test_medians_are_those_of_the_training_part(fitted_table):
+    reg, df, _ = fitted_table
+    seed = int(np.random.RandomState(0).randint(np.iinfo(np.int32).max))
+    train, _ = train_valid_split(len(df), 0.9, True, seed=seed)
+    x = df["x"].to_numpy()
+    assert reg.encoder_.medians_[0] == pytest.approx(np.nanmedian(x[train]))
+    assert reg.encoder_.medians_[0] != pytest.approx(np.nanmedian(x))
+
+
+def test_missing_is_a_category_of_its_own_and_unseen_ones_are_unknown(fitted_table):
+    reg, df, _ = fitted_table
+    rows = df.head(4).copy()
+    rows["colour"] = [None, "purple", "red", np.nan]
+    _, codes = reg.encoder_.transform(rows)
+    red = 2 + reg.categories_[0].index("red")
+    assert codes[:, 0].tolist() == [0, 1, red, 0]
+    assert np.isfinite(reg.predict(rows)).all()
+
+
+def test_rare_categories_share_the_unknown_code():
+    rng = np.random.default_rng(1)
+    values = np.array(["common"] * 60 + ["rare"] * (MIN_FREQUENCY - 1) + ["other"] * 20)
+    df = pd.DataFrame({"c": rng.permutation(values)})
+    encoder = TableEncoder().fit(df)
+    assert encoder.categories_ == [["common", "other"]]
+    _, codes = encoder.transform(pd.DataFrame({"c": ["rare", "never seen", "common"]}))
+    assert codes[:, 0].tolist() == [1, 1, 2]
+
+
+def test_a_gap_at_predict_in_a_column_without_gaps_at_fit_is_imputed():
+    rng = np.random.default_rng(2)
+    df = pd.DataFrame({"a": rng.normal(size=100), "b": rng.choice(["u", "v"], size=100)})
+    reg = TorchRegressor(**FAST).fit(df, df["a"] * 2)
+    assert reg.encoder_.indicator_columns_ == []
+    gap = df.head(3).copy()
+    gap.loc[0, "a"] = np.nan
+    numeric, _ = reg.encoder_.transform(gap)
+    assert numeric[0, 0] == reg.encoder_.medians_[0]
+    assert np.isfinite(reg.predict(gap)).all()
+
+
+def test_nan_in_a_numeric_array_is_imputed_with_an_indicator():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(120, 3))
+    y = X[:, 0] + np.isnan(X[:, 1])
+    X[::5, 1] = np.nan
+    reg = TorchRegressor(**FAST).fit(X, y)
+    assert reg.encoder_.indicator_columns_ == [1]
+    assert reg.net_.mean.shape == (4,)  # three columns and one indicator
+    assert np.isfinite(reg.predict(X)).all()
+    assert reg.score(X, y) > 0.8
+
+
+def test_constant_and_entirely_missing_columns_are_harmless():
+    rng = np.random.default_rng(4)
+    df = pd.DataFrame({"x": rng.normal(size=80), "const": 3.0, "empty": np.nan,
+                       "nothing": pd.Series([None] * 80, dtype=object), "one": "same"})
+    reg = TorchRegressor(**FAST).fit(df, df["x"])
+    assert np.isfinite(reg.predict(df.head(5).assign(nothing=["a"] * 5, one="new"))).all()
+    later = df.head(5).assign(empty=[1e9, -1e9, 5.0, np.nan, 0.0])
+    # The numeric column without any value in fit stays constant: new values change nothing.
+    assert np.array_equal(reg.predict(later), reg.predict(df.head(5)))
+
+
+def test_nullable_integers_and_booleans_are_read_with_their_gaps():
+    df = pd.DataFrame({"i": pd.array([1, None, 3, 4] * 10, dtype="Int64"),
+                       "b": pd.array([True, None, False, True] * 10, dtype="boolean")})
+    encoder = TableEncoder().fit(df)
+    numeric, codes = encoder.transform(df.head(4))
+    assert numeric[:, 0].tolist() == [1.0, 3.0, 3.0, 4.0]  # the median fills the gap
+    assert codes[:, 0].tolist() == [3, 0, 2, 3]  # True, missing, False, True
+
+
+def test_a_target_that_depends_on_a_category_only_is_learned_well():
+    rng = np.random.default_rng(5)
+    cities = [f"city{k}" for k in range(12)]
+    effect = dict(zip(cities, rng.normal(scale=3, size=12)))
+    city = rng.choice(cities, size=600)
+    df = pd.DataFrame({"city": city, "noise": rng.normal(size=600)})
+    y = np.array([effect[c] for c in city]) + rng.normal(scale=0.1, size=600)
+    train, test = slice(0, 450), slice(450, None)
+    reg = TorchRegressor(n_epochs=60, device="cpu", random_state=0)
+    reg.fit(df.iloc[train], y[train])
+    assert reg.score(df.iloc[test], y[test]) > 0.95
+    clf = TorchClassifier(n_epochs=60, device="cpu", random_state=0)
+    labels = np.where(y > 0, "high", "low")
+    clf.fit(df.iloc[train], labels[train])
+    assert clf.score(df.iloc[test], labels[test]) > 0.95
+
+
+def test_a_column_of_a_thousand_categories_gets_embeddings():
+    rng = np.random.default_rng(6)
+    codes = rng.integers(0, 1000, size=8000)
+    effect = rng.normal(size=1000)
+    df = pd.DataFrame({"id": [f"id{c:04d}" for c in codes], "x": rng.normal(size=8000)})
+    y = effect[codes] + df["x"].to_numpy()
+    reg = TorchRegressor(n_epochs=8, device="cpu", random_state=0).fit(df, y)
+    assert 700 <= len(reg.categories_[0]) <= 1000  # about 7 rows each: the rarest pooled
+    inner = reg.net_.net
+    assert isinstance(inner, CategoricalInput) and inner.embedding is not None
+    assert inner.embedding.num_embeddings == len(reg.categories_[0]) + 2
+    assert reg.score(df, y) > 0.5
+
+
+def test_small_categorical_columns_are_one_hot_encoded(fitted_table):
+    reg, _, _ = fitted_table
+    inner = reg.net_.net
+    assert isinstance(inner, CategoricalInput)
+    assert len(inner.one_hot_columns) == 5 and inner.embedding is None
+
+
+def test_integer_coded_categories_in_an_array_can_be_declared():
+    rng = np.random.default_rng(7)
+    group = rng.integers(0, 6, size=300)
+    X = np.column_stack([rng.normal(size=300), group])
+    y = np.array([3.0, -1.0, 0.5, 2.0, -3.0, 1.0])[group]
+    for spec in ([1], [False, True], np.array([1])):
+        reg = TorchRegressor(**FAST, categorical_features=spec).fit(X, y)
+        assert reg.is_categorical_.tolist() == [False, True]
+        assert reg.categories_ == [[0, 1, 2, 3, 4, 5]]
+    assert reg.score(X, y) > 0.9
+
+
+def test_declared_by_name_in_a_dataframe_and_others_must_be_numeric():
+    df = pd.DataFrame({"code": [1, 2, 3, 1] * 10, "x": np.arange(40.0), "t": ["a", "b"] * 20})
+    reg = TorchRegressor(**FAST, categorical_features=["code", "t"]).fit(df, df["x"])
+    assert reg.is_categorical_.tolist() == [True, False, True]
+    with pytest.raises(ValueError, match="Column 't' .* is not numeric"):
+        TorchRegressor(**FAST, categorical_features=["code"]).fit(df, df["x"])
+
+
+def test_categorical_features_none_keeps_every_numeric_column_numeric():
+    df = pd.DataFrame({"a": [1.0, 2.0, 3.0] * 10, "b": [0, 1, 0] * 10})
+    reg = TorchRegressor(**FAST, categorical_features=None).fit(df, df["a"])
+    assert not reg.is_categorical_.any()
+    assert isinstance(reg.net_.net, torch.nn.Sequential)  # the plain MLP, fast path
+
+
+@pytest.mark.parametrize("spec, message", [
+    (["nope"], "names 'nope', which is not a column"),
+    ([7], "index 7 is out of range for 2 features"),
+    ([True], "boolean mask must have one entry per feature"),
+    ([1.5], "got an entry 1.5"),
+])
+def test_bad_categorical_features_are_clear_errors(spec, message):
+    df = pd.DataFrame({"a": [1.0, 2.0] * 10, "b": ["u", "v"] * 10})
+    with pytest.raises(ValueError, match=message):
+        TorchRegressor(**FAST, categorical_features=spec).fit(df, df["a"])
+
+
+def test_names_in_categorical_features_need_a_dataframe():
+    X = np.arange(20.0).reshape(10, 2)
+    with pytest.raises(ValueError, match="no column names"):
+        TorchRegressor(**FAST, categorical_features=["a"]).fit(X, X[:, 0])
+
+
+def test_categorical_features_is_validated_like_the_other_parameters():
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="categorical_features"):
+        TorchRegressor(categorical_features="everything").fit([[1.0]] * 10, [1.0] * 10)
+
+
+def test_object_arrays_keep_numbers_numeric_and_code_text():
+    X = np.array([[1.5, "a"], [2.5, "b"], [None, "a"], [0.5, None]] * 10, dtype=object)
+    encoder = TableEncoder().fit(X)
+    assert encoder.kinds_ == ["numeric", "string"]
+    numeric, codes = encoder.transform(X[:4])
+    assert numeric[:, 0].tolist() == [1.5, 2.5, 1.5, 0.5]
+    assert codes[:, 0].tolist() == [2, 3, 2, 0]
+    reg = TorchRegressor(**FAST).fit(X, np.arange(40.0))
+    assert np.isfinite(reg.predict(X)).all()
+
+
+# -------------------------------------------------------------------- bad inputs
+@pytest.mark.parametrize("column, what", [
+    (pd.Series(pd.date_range("2020-01-01", periods=30)), "datetime"),
+    (pd.Series(pd.to_timedelta(np.arange(30), unit="D")), "timedelta"),
+    (pd.Series(np.arange(30) * (1 + 1j)), "complex"),
+    (pd.Series([[1, 2]] * 30), "nested"),
+    (pd.Series([{"a": 1}] * 30), "nested"),
+    (pd.Series([datetime.date(2020, 1, 1)] * 30), "datetime"),
+])
+def test_unusable_columns_are_refused_naming_the_column(column, what):
+    df = pd.DataFrame({"x": np.arange(30.0), "bad": column})
+    reg = TorchRegressor(**FAST)
+    with pytest.raises(ValueError, match=f"Column 'bad' holds {what} values.*drop it"):
+        reg.fit(df, df["x"])
+    assert not hasattr(reg, "net_") and not hasattr(reg, "encoder_")  # nothing half-fitted
+
+
+def test_a_failed_refit_leaves_the_fitted_model_as_it_was(fitted_table):
+    reg, df, y = fitted_table
+    model = clone(reg).fit(df, y)
+    before = model.predict(df)
+    with pytest.raises(ValueError, match="datetime"):
+        model.fit(df.assign(when=pd.Timestamp("2020-01-01")), y)
+    assert np.array_equal(model.predict(df), before)
+    assert model.n_features_in_ == df.shape[1]
+
+
+def test_missing_extra_and_reordered_columns_are_scikit_learn_errors(fitted_table):
+    reg, df, _ = fitted_table
+    with pytest.raises(ValueError, match="Feature names"):
+        reg.predict(df.drop(columns="colour"))
+    with pytest.raises(ValueError, match="Feature names"):
+        reg.predict(df.assign(extra=1.0))
+    with pytest.raises(ValueError, match="feature names should match"):
+        reg.predict(df[df.columns[::-1]])
+
+
+# ------------------------------------------------------------------ persistence
+def test_save_load_keeps_the_encoding_as_plain_data(fitted_table, tmp_path):
+    reg, df, _ = fitted_table
+    assert is_plain(reg.encoder_.state())
+    reg.save(tmp_path / "table.skt")
+    loaded = TorchRegressor.load(tmp_path / "table.skt")
+    assert loaded.categories_ == reg.categories_
+    unseen = df.head(6).assign(colour=["purple"] * 6, x=np.nan)
+    assert np.array_equal(loaded.predict(df), reg.predict(df))
+    assert np.array_equal(loaded.predict(unseen), reg.predict(unseen))
+
+
+def test_pickle_and_joblib_round_trips(fitted_table, tmp_path):
+    reg, df, _ = fitted_table
+    assert np.array_equal(pickle.loads(pickle.dumps(reg)).predict(df), reg.predict(df))
+    joblib.dump(reg, tmp_path / "m.joblib")
+    assert np.array_equal(joblib.load(tmp_path / "m.joblib").predict(df), reg.predict(df))
+
+
+def test_classifier_on_a_table_saves_and_loads(tmp_path):
+    df, y = _table(seed=1)
+    labels = np.where(y > 1, "high", "low")
+    clf = TorchClassifier(**FAST).fit(df, labels)
+    clf.save(tmp_path / "clf.skt")
+    loaded = TorchClassifier.load(tmp_path / "clf.skt")
+    assert np.array_equal(loaded.predict_proba(df), clf.predict_proba(df))
+    assert clf.score(df, labels) > 0.8
+
+
+def test_warm_start_keeps_the_fitted_categories():
+    df, y = _table()
+    reg = TorchRegressor(**FAST, warm_start=True).fit(df, y)
+    categories = reg.categories_
+    more = df.assign(colour=df["colour"].replace("red", "crimson"))
+    reg.fit(more, y)
+    assert reg.categories_ == categories  # crimson is unknown, not a new code
+
+
+def test_clone_and_pipelines_and_cross_validation():
+    df, y = _table()
+    reg = TorchRegressor(**FAST, categorical_features=["colour"], standardize="standard")
+    copy = clone(reg)
+    assert copy.get_params()["categorical_features"] == ["colour"]
+    assert not hasattr(copy, "encoder_")
+    scores = cross_val_score(make_pipeline(TorchRegressor(**FAST)), df, y, cv=3)
+    assert np.all(np.isfinite(scores))
+
+
+# ----------------------------------------------------------- user networks
+class CodesNet(torch.nn.Module):
+    def __init__(self, n_features_in, n_outputs, cardinalities):
+        super().__init__()
+        self.embeddings = torch.nn.ModuleList(torch.nn.Embedding(c, 3) for c in cardinalities)
+        self.out = torch.nn.Linear(n_features_in + 3 * len(cardinalities), n_outputs)
+        self.seen = []
+
+    def forward(self, x, codes):
+        self.seen.append(codes.dtype)
+        parts = [x] + [e(codes[:, j]) for j, e in enumerate(self.embeddings)]
+        return self.out(torch.cat(parts, dim=1))
+
+
+def make_codes_net(n_features_in, n_outputs, cardinalities):
+    return CodesNet(n_features_in, n_outputs, cardinalities)
+
+
+def make_plain_net(n_features_in, n_outputs):
+    return torch.nn.Sequential(torch.nn.Linear(n_features_in, 8), torch.nn.ReLU(),
+                               torch.nn.Linear(8, n_outputs))
+
+
+def test_a_builder_with_cardinalities_gets_the_numeric_matrix_and_the_codes():
+    df, y = _table()
+    reg = TorchRegressor(make_codes_net, **FAST).fit(df, y)
+    inner = reg.net_.net
+    assert isinstance(inner, CodesNet)
+    assert [e.num_embeddings for e in inner.embeddings] == reg.encoder_.cardinalities
+    assert set(inner.seen) == {torch.int64}  # codes arrive as integers, never as floats
+    assert np.isfinite(reg.predict(df)).all()
+
+
+def test_a_builder_without_cardinalities_gets_one_hot_columns():
+    df, y = _table()
+    reg = TorchRegressor(make_plain_net, **FAST).fit(df, y)
+    wrapper = reg.net_.net
+    assert isinstance(wrapper, CategoricalInput) and wrapper.embedding is None
+    width = reg.encoder_.n_numeric + sum(reg.encoder_.cardinalities)
+    assert wrapper.net[0].in_features == width
+
+
+# --------------------------------------------------------------- heavy tails
+def test_one_extreme_value_does_not_wreck_the_scaling_of_its_column():
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(400, 2))
+    y = X[:, 0] * 3 + X[:, 1]
+    spoiled = X.copy()
+    spoiled[0, 0] = 1e9  # one absurd income
+    robust = TorchRegressor(**FAST).fit(spoiled, y)
+    assert isinstance(robust.net_, InputScaled) and robust.net_.clip is not None
+    assert robust.net_.scale[0].item() == pytest.approx(1.0, rel=0.2)
+    standard = TorchRegressor(**FAST, standardize="standard").fit(spoiled, y)
+    assert standard.net_.scale[0].item() > 1e6  # what plain standardisation does
+    test = rng.normal(size=(200, 2))
+    assert robust.score(test, test[:, 0] * 3 + test[:, 1]) > 0.9
+
+
+# ------------------------------------------------------------------------ polars
+def test_polars_dataframes_with_text_and_gaps():
+    pl = pytest.importorskip("polars")
+    df, y = _table(n=160)
+    frame = pl.DataFrame({
+        "x": df["x"].to_numpy(),
+        "colour": df["colour"].tolist(),
+        "size": pl.Series(df["size"].astype(object).where(df["size"].notna(), None)
+                          .tolist()).cast(pl.Categorical),
+        "flag": [None if v is None or v != v else bool(v) for v in df["flag"]],
+        "count": pl.Series(df["count"].astype(object).where(df["count"].notna(), None)
+                           .tolist(), dtype=pl.Int64),
+    })
+    reg = TorchRegressor(**FAST).fit(frame, y)
+    assert reg.is_categorical_.tolist() == [False, True, True, True, False]
+    assert list(reg.feature_names_in_) == frame.columns
+    pred = reg.predict(frame)
+    assert np.isfinite(pred).all()
+    with pytest.raises(ValueError, match="Column 'when' holds datetime"):
+        TorchRegressor(**FAST).fit(frame.with_columns(when=pl.lit(datetime.datetime(2020, 1, 1))),
+                                   y)
