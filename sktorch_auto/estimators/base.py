@@ -36,12 +36,11 @@ from ..core.trainer import PytorchTrainer
 from .datasets import CSRDataset
 from .nets import (
     ACTIVATIONS,
-    CLIP,
     CategoricalInput,
     InputScaled,
     build_categorical_mlp,
     build_mlp,
-    soft_clip,
+    compress_tails,
 )
 from .persistence import PersistenceMixin
 from .scaling import CHUNK_ELEMENTS, input_statistics, robust_statistics
@@ -131,9 +130,9 @@ def _as_float32(X):
     return X.astype(np.float32)
 
 
-def _standardized(X, mean, scale, clip=None):
-    """float32 ``(X - mean) / scale`` (smoothly clipped to ``clip``), computed in float64
-    a chunk at a time.
+def _standardized(X, mean, scale, fences=None):
+    """float32 ``(X - mean) / scale`` (tails compressed beyond ``fences`` ``(low, high)``),
+    computed in float64 a chunk at a time.
 
     Subtracting the offset before rounding to float32 keeps the variation of columns
     whose offset dwarfs their spread (raw units), which a float32 copy of ``X`` loses.
@@ -148,16 +147,21 @@ def _standardized(X, mean, scale, clip=None):
         if block.size and np.abs(block).max() > limit:
             raise ValueError(f"Input X has values beyond the float32 range (+-{limit:.3g}) "
                              "once standardised, which the network computes in.")
-        out[start:start + rows] = block if clip is None else soft_clip(block, clip)
+        out[start:start + rows] = block if fences is None else compress_tails(block, *fences)
     return out
 
 
 def _scaling(net):
-    """``(mean, scale, clip)`` of an input-scaling network (float64 arrays), else None."""
+    """``(mean, scale, fences)`` of an input-scaling network (float64 arrays; fences
+    ``(low, high)`` or None), else None."""
     if not isinstance(net, InputScaled):
         return None
-    return (net.mean.detach().cpu().double().numpy(), net.scale.detach().cpu().double().numpy(),
-            net.clip)
+
+    def plain(t):
+        return t.detach().cpu().double().numpy()
+
+    fences = (plain(net.low), plain(net.high)) if net.fences else None
+    return plain(net.mean), plain(net.scale), fences
 
 
 def _check_finite(X, allow_nan=False):
@@ -320,7 +324,7 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         net = self._build_inner_net(n_features, n_outputs, cardinalities)
         if not self.standardize:
             return net
-        return InputScaled(n_features, net, CLIP if self.standardize == "robust" else None)
+        return InputScaled(n_features, net, fences=self.standardize == "robust")
 
     def _takes_codes(self):
         """Whether the user's builder has a ``cardinalities`` parameter (its network then
@@ -368,7 +372,7 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         """In-memory dataset of float32 rows (and int64 category codes, a second input);
         sparse X is densified a batch at a time.
 
-        ``scaling`` ``(mean, scale, clip)`` scales the rows (dense ones in float64 first).
+        ``scaling`` ``(mean, scale, fences)`` scales the rows (dense ones in float64 first).
         """
         if Y is not None:
             Y = as_tensor(np.asarray(Y, dtype=np.float32))
@@ -497,12 +501,19 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
     def _set_input_scale(self, net, X, sample_weight, train_rows, encoder):
         """Scale the inputs with statistics of the rows the trainer will train on;
         missing-indicator inputs stay as they are (0/1)."""
-        statistics = robust_statistics if self.standardize == "robust" else input_statistics
-        mean, scale = statistics(X, train_rows, sample_weight)
+        if net.fences:
+            mean, scale, low, high = robust_statistics(X, train_rows, sample_weight)
+        else:
+            mean, scale = input_statistics(X, train_rows, sample_weight)
         indicators = slice(encoder.n_numeric - len(encoder.indicator_columns_), None)
         mean[indicators], scale[indicators] = 0.0, 1.0
         net.mean.copy_(torch.as_tensor(mean, dtype=net.mean.dtype))
         net.scale.copy_(torch.as_tensor(scale, dtype=net.scale.dtype))
+        if net.fences:  # in standardised units
+            low, high = (low - mean) / scale, (high - mean) / scale
+            low[indicators], high[indicators] = -np.inf, np.inf
+            net.low.copy_(torch.as_tensor(low))
+            net.high.copy_(torch.as_tensor(high))
 
     def _train_args(self, batch_size, criterion, train_prop):
         """The trainer core's arguments from the estimator's parameters."""

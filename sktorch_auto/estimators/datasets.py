@@ -5,7 +5,7 @@ import scipy.sparse as sp
 import torch
 from torch.utils.data import Dataset
 
-from .nets import soft_clip
+from .nets import compress_tails
 
 
 class CSRDataset(Dataset):
@@ -20,9 +20,9 @@ class CSRDataset(Dataset):
     target : tensor of shape (n_samples, n_outputs)
     weight : tensor, optional
         Per-sample or per-output weights.
-    scaling : (mean, scale, clip), optional
-        Standardise each densified batch: ``(x - mean) / scale``, then smoothly clip it
-        to ``clip`` when that is not None.
+    scaling : (mean, scale, fences), optional
+        Standardise each densified batch: ``(x - mean) / scale``, then compress its
+        tails beyond ``fences`` ``(low, high)`` when they are not None.
     """
 
     def __init__(self, X, target, weight=None, scaling=None):
@@ -35,7 +35,8 @@ class CSRDataset(Dataset):
         self.scaling = None if scaling is None else (
             torch.as_tensor(np.asarray(scaling[0], dtype=np.float32)),
             torch.as_tensor(1.0 / np.asarray(scaling[1], dtype=np.float64), dtype=torch.float32),
-            scaling[2] if len(scaling) > 2 else None)
+            None if scaling[2] is None else tuple(
+                torch.as_tensor(np.asarray(f, dtype=np.float32)) for f in scaling[2]))
 
     def __len__(self):
         return self.X.shape[0]
@@ -43,10 +44,10 @@ class CSRDataset(Dataset):
     def _rows(self, indices):
         rows = torch.from_numpy(self.X[indices].toarray())
         if self.scaling is not None:
-            mean, inverse, clip = self.scaling
+            mean, inverse, fences = self.scaling
             rows = (rows - mean) * inverse
-            if clip:
-                rows = soft_clip(rows, clip)
+            if fences is not None:
+                rows = compress_tails(rows, *fences)
         return rows
 
     def __getitem__(self, index):

@@ -1,6 +1,7 @@
 """The built-in network: a multi-layer perceptron sized from the data (E3), the input
 scaling in front of it, and the inputs of categorical columns (one-hot or embeddings)."""
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -10,9 +11,6 @@ from ..core.checkpoint import register_builder
 #: ``x / scale - mean / scale`` (one kernel, or folded into the first layer): beyond it
 #: float32 loses the data's variation to the offset, and ``(x - mean) / scale`` is used.
 SMALL_OFFSET = 1e3
-#: Smooth clipping of robustly scaled inputs: ``z / sqrt(1 + (z / CLIP) ** 2)`` is ``z``
-#: near 0 and tends to +-CLIP, so one extreme value stays within a few units.
-CLIP = 3.0
 #: Categorical columns with at most this many codes (their categories plus "missing"
 #: and "rare or unknown") are one-hot encoded; the others get embeddings of
 #: EMBEDDING_DIM learned numbers per category.
@@ -20,9 +18,13 @@ ONE_HOT_MAX = 10
 EMBEDDING_DIM = 8
 
 
-def soft_clip(z, clip=CLIP):
-    """``z / sqrt(1 + (z / clip)**2)``, for numpy arrays and torch tensors alike."""
-    return z / (1.0 + (z / clip) ** 2) ** 0.5
+def compress_tails(z, low, high):
+    """``z`` within ``[low, high]``, and beyond a bound the bound plus the logarithm of
+    the excess (``high + log1p(z - high)``): continuous, increasing, and an extreme
+    value lands a few units past the bound instead of millions. numpy or torch."""
+    log1p = torch.log1p if isinstance(z, torch.Tensor) else np.log1p
+    inside = z.clip(low, high)
+    return inside + log1p((z - high).clip(0)) - log1p((low - z).clip(0))
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "silu": nn.SiLU,
                "logistic": nn.Sigmoid, "identity": nn.Identity}
@@ -74,16 +76,26 @@ class InputScaled(nn.Module):
     net : torch.nn.Module
         The network that receives the standardised input (and any further inputs,
         such as category codes, unchanged).
-    clip : float, optional
-        Clip the standardised values smoothly to (-clip, clip) (:func:`soft_clip`).
+    fences : bool, default=False
+        Also hold ``low`` and ``high`` bounds (float64 buffers, in standardised units,
+        infinite by default) beyond which the standardised values are compressed
+        logarithmically (:func:`compress_tails`).
     """
 
-    def __init__(self, n_features, net, clip=None):
+    def __init__(self, n_features, net, fences=False):
         super().__init__()
         self.register_buffer("mean", torch.zeros(n_features, dtype=torch.float64))
         self.register_buffer("scale", torch.ones(n_features, dtype=torch.float64))
+        self.fences = fences
+        if fences:
+            self.register_buffer("low", torch.full((n_features,), -np.inf, dtype=torch.float64))
+            self.register_buffer("high", torch.full((n_features,), np.inf, dtype=torch.float64))
         self.net = net
-        self.clip = clip
+
+    def _compress(self, scaled):
+        if not self.fences:
+            return scaled
+        return compress_tails(scaled, self.low.to(scaled.dtype), self.high.to(scaled.dtype))
 
     def _affine(self, dtype):
         """``mean``, ``1 / scale``, ``-mean / scale`` in ``dtype`` and whether the
@@ -104,19 +116,15 @@ class InputScaled(nn.Module):
 
     def forward(self, x, *rest):
         if x.dtype == torch.float64 and self.mean.dtype == torch.float64:
-            scaled = (x - self.mean) / self.scale
-            if self.clip:
-                scaled = soft_clip(scaled, self.clip)
+            scaled = self._compress((x - self.mean) / self.scale)
             dtype = next((p.dtype for p in self.net.parameters() if p.is_floating_point()),
                          scaled.dtype)
             return self.net(scaled.to(dtype), *rest)
         mean, inverse, shift, small = self._affine(x.dtype)
         first = self.net[0] if isinstance(self.net, nn.Sequential) and len(self.net) else None
-        if self.training or not small or not isinstance(first, nn.Linear) or rest or self.clip:
+        if self.training or not small or not isinstance(first, nn.Linear) or rest or self.fences:
             scaled = torch.addcmul(shift, x, inverse) if small else (x - mean) * inverse
-            if self.clip:
-                scaled = soft_clip(scaled, self.clip)
-            return self.net(scaled, *rest)
+            return self.net(self._compress(scaled), *rest)
         # Predicting: folded into the first layer, W (x - m) / s + b = (W / s) x +
         # (b - (W / s) m), the same function without a pass over the (large) batch.
         weight = first.weight * inverse
@@ -211,8 +219,7 @@ class CategoricalInput(nn.Module):
 
 
 def build_categorical_mlp(n_features_in, n_outputs, cardinalities, hidden_layer_sizes=(64, 64),
-                          activation="relu", dropout=0.0, one_hot_max=ONE_HOT_MAX,
-                          embedding_dim=EMBEDDING_DIM):
+                          activation="relu", dropout=0.0, one_hot_max=None, embedding_dim=None):
     """The built-in MLP for ``n_features_in`` numeric inputs and categorical columns.
 
     Parameters
@@ -224,13 +231,16 @@ def build_categorical_mlp(n_features_in, n_outputs, cardinalities, hidden_layer_
         Codes of each categorical column.
     hidden_layer_sizes, activation, dropout
         As in :func:`build_mlp`.
-    one_hot_max, embedding_dim
-        As in :class:`CategoricalInput`.
+    one_hot_max, embedding_dim : optional
+        As in :class:`CategoricalInput`; by default :data:`ONE_HOT_MAX` and
+        :data:`EMBEDDING_DIM`.
 
     Returns
     -------
     CategoricalInput
     """
+    one_hot_max = ONE_HOT_MAX if one_hot_max is None else one_hot_max
+    embedding_dim = EMBEDDING_DIM if embedding_dim is None else embedding_dim
     width = n_features_in + CategoricalInput.encoded_width(cardinalities, one_hot_max,
                                                            embedding_dim)
     mlp = build_mlp(width, n_outputs, hidden_layer_sizes, activation, dropout)

@@ -15,7 +15,8 @@ from sklearn.pipeline import make_pipeline
 from sktorch_auto import TorchClassifier, TorchRegressor
 from sktorch_auto.core.checkpoint import is_plain
 from sktorch_auto.core.split import train_valid_split
-from sktorch_auto.estimators.nets import CategoricalInput, InputScaled
+from sktorch_auto.estimators.nets import CategoricalInput, InputScaled, compress_tails
+from sktorch_auto.estimators.scaling import robust_statistics
 from sktorch_auto.estimators.table import MIN_FREQUENCY, TableEncoder
 
 FAST = dict(n_epochs=15, hidden_layer_sizes=(32,), device="cpu", random_state=0)
@@ -384,8 +385,9 @@ def test_one_extreme_value_does_not_wreck_the_scaling_of_its_column():
     spoiled = X.copy()
     spoiled[0, 0] = 1e9  # one absurd income
     robust = TorchRegressor(**FAST).fit(spoiled, y)
-    assert isinstance(robust.net_, InputScaled) and robust.net_.clip is not None
-    assert robust.net_.scale[0].item() == pytest.approx(1.0, rel=0.2)
+    assert isinstance(robust.net_, InputScaled) and robust.net_.fences
+    assert robust.net_.scale[0].item() == pytest.approx(1.0, rel=0.1)
+    assert robust.net_.mean[0].item() == pytest.approx(0.0, abs=0.15)
     standard = TorchRegressor(**FAST, standardize="standard").fit(spoiled, y)
     assert standard.net_.scale[0].item() > 1e6  # what plain standardisation does
     test = rng.normal(size=(200, 2))
@@ -413,3 +415,45 @@ def test_polars_dataframes_with_text_and_gaps():
     with pytest.raises(ValueError, match="Column 'when' holds datetime"):
         TorchRegressor(**FAST).fit(frame.with_columns(when=pl.lit(datetime.datetime(2020, 1, 1))),
                                    y)
+
+
+def test_robust_statistics_are_plain_standardisation_without_outliers():
+    rng = np.random.default_rng(9)
+    X = np.column_stack([rng.normal(3, 2, size=2000), rng.uniform(0, 10, size=2000)])
+    mean, scale, low, high = robust_statistics(X, np.arange(2000))
+    np.testing.assert_allclose(mean, X.mean(axis=0), rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(scale, X.std(axis=0), rtol=1e-3)
+    assert np.all(low < X.min(axis=0)) and np.all(high > X.max(axis=0))  # nothing clipped
+
+
+def test_robust_statistics_ignore_an_outlier_weight_like_rows_and_see_sparse_zeros():
+    rng = np.random.default_rng(10)
+    X = rng.normal(size=(300, 2))
+    spoiled = X.copy()
+    spoiled[5, 0] = 1e12
+    clean, dirty = robust_statistics(X, np.arange(300)), robust_statistics(spoiled,
+                                                                            np.arange(300))
+    np.testing.assert_allclose(dirty[0], clean[0], atol=0.02)
+    np.testing.assert_allclose(dirty[1], clean[1], rtol=0.05)  # it counts as a fence value
+    weight = rng.integers(0, 4, size=300).astype(float)
+    repeated = robust_statistics(X.repeat(weight.astype(int), axis=0),
+                                 np.arange(int(weight.sum())))
+    for a, b in zip(robust_statistics(X, np.arange(300), weight), repeated):
+        np.testing.assert_allclose(a, b)
+    import scipy.sparse as sp
+
+    S = sp.random(200, 4, density=0.3, random_state=1, format="csr") * 5
+    for a, b in zip(robust_statistics(S, np.arange(150)),
+                    robust_statistics(S.toarray(), np.arange(150))):
+        np.testing.assert_allclose(a, b)
+
+
+def test_tails_beyond_the_fences_are_compressed_not_cut():
+    z = np.array([-1e9, -5.0, -2.0, 0.0, 2.0, 3.0, 4.0, 1e9])
+    out = compress_tails(z, -2.0, 3.0)
+    assert np.all(np.diff(out) > 0)  # still in order
+    np.testing.assert_array_equal(out[2:6], z[2:6])  # within the fences: unchanged
+    assert out[-1] == pytest.approx(3.0 + np.log1p(1e9 - 3.0)) and out[-1] < 25
+    t = compress_tails(torch.as_tensor(z), torch.tensor(-2.0, dtype=torch.float64),
+                       torch.tensor(3.0, dtype=torch.float64))
+    np.testing.assert_allclose(t.numpy(), out)
