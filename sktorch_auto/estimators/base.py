@@ -140,7 +140,8 @@ def _standardized(X, mean, scale, fences=None):
     out = np.empty(X.shape, dtype=np.float32)
     inverse = 1.0 / np.asarray(scale, dtype=np.float64)
     mean = np.asarray(mean, dtype=np.float64)
-    rows = max(1, CHUNK_ELEMENTS // max(1, X.shape[1]))
+    # Small chunks: the tail compression makes a few temporaries of a chunk's size.
+    rows = max(1, (CHUNK_ELEMENTS // 4) // max(1, X.shape[1]))
     limit = np.finfo(np.float32).max
     for start in range(0, X.shape[0], rows):
         block = (X[start:start + rows] - mean) * inverse

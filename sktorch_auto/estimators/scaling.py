@@ -39,11 +39,40 @@ def input_statistics(X, train_rows, sample_weight=None):
 
 
 #: Robust statistics are computed on at most this many training rows (every k-th one):
-#: quantiles of 100,000 values are within a fraction of a percent of the full ones.
-QUANTILE_ROWS = 100_000
+#: quantiles of 100,000 values are within a fraction of a percent of the full ones. Wide
+#: data samples fewer rows (at least MIN_QUANTILE_ROWS), at most QUANTILE_ELEMENTS values.
+QUANTILE_ROWS, MIN_QUANTILE_ROWS, QUANTILE_ELEMENTS = 100_000, 10_000, 10_000_000
 #: Tukey's "far out" fences: values more than FENCE interquartile ranges beyond the
 #: quartiles are outliers.
 FENCE = 3.0
+_QUANTILES = (0.01, 0.25, 0.75, 0.99)
+
+
+def quantile_rows(train_rows, n_features):
+    """Every k-th training row: the sample that quantiles are computed on."""
+    rows = np.asarray(train_rows)
+    budget = min(QUANTILE_ROWS, max(MIN_QUANTILE_ROWS, QUANTILE_ELEMENTS // max(1, n_features)))
+    return rows[::max(1, -(-len(rows) // budget))]
+
+
+def _fences(q01, q25, q75, q99):
+    """Tukey's far-out fences, the 1st and 99th percentiles where the quartiles coincide,
+    no fences where those do too (arrays, one entry per column)."""
+    iqr, spread = q75 - q25, q99 - q01
+    wide = iqr > 1e-12 * np.maximum(1.0, np.abs(q25))
+    some = spread > 1e-12 * np.maximum(1.0, np.abs(q01))
+    low = np.where(wide, q25 - FENCE * iqr, np.where(some, q01, -np.inf))
+    high = np.where(wide, q75 + FENCE * iqr, np.where(some, q99, np.inf))
+    return low, high
+
+
+def _clipped_moments(values, weight, low, high):
+    """Weighted mean and standard deviation (1 when ~0) of ``values`` (rows x columns)
+    clipped to ``[low, high]``."""
+    clipped = np.clip(values, low, high)
+    mean = np.average(clipped, axis=0, weights=weight)
+    std = np.sqrt(np.average((clipped - mean) ** 2, axis=0, weights=weight))
+    return mean, np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
 
 
 def robust_statistics(X, train_rows, sample_weight=None):
@@ -55,36 +84,38 @@ def robust_statistics(X, train_rows, sample_weight=None):
     column), and ``mean`` and ``scale`` the mean and standard deviation of the values
     clipped to them. For data without outliers (normal, uniform) that is plain
     standardisation; one extreme value counts as a value at the fence, whatever its
-    size (1e12 among 300 normal values: 3% more scale, instead of 10^9 times). Sparse
-    columns count their implicit zeros (no densified copy).
+    size (1e12 among 300 normal values: 3% more scale, instead of 10^9 times).
+    Quantiles are those of weighted repeated rows (numpy's 'averaged_inverted_cdf');
+    sparse columns count their implicit zeros (no densified copy). Columns are taken a
+    few at a time: no copy of the training rows.
     """
     from .table import column_quantiles
 
-    rows = np.asarray(train_rows)
-    rows = rows[::max(1, -(-len(rows) // QUANTILE_ROWS))]
-    weight = np.ones(len(rows)) if sample_weight is None else np.asarray(
-        sample_weight, dtype=np.float64)[rows]
-    if not weight.sum() > 0:
-        weight = np.ones(len(rows))
-    sample = sp.csc_matrix(X[rows]) if sp.issparse(X) else X[rows]
+    rows = quantile_rows(train_rows, X.shape[1])
+    weight = None if sample_weight is None else np.asarray(sample_weight,
+                                                           dtype=np.float64)[rows]
+    if weight is not None and not weight.sum() > 0:
+        weight = None
     out = np.empty((4, X.shape[1]))
-    for j in range(X.shape[1]):
-        values, counts = _column_sample(sample, j, weight)
-        q01, q25, q75, q99 = column_quantiles(values, counts, (0.01, 0.25, 0.75, 0.99))
-        iqr = q75 - q25
-        if iqr > 1e-12 * max(1.0, abs(q25)):
-            low, high = q25 - FENCE * iqr, q75 + FENCE * iqr
-        elif q99 - q01 > 1e-12 * max(1.0, abs(q01)):
-            low, high = q01, q99
+    if sp.issparse(X):
+        sample = sp.csc_matrix(X[rows])
+        ones = np.ones(len(rows)) if weight is None else weight
+        for j in range(X.shape[1]):
+            values, counts = _column_sample(sample, j, ones)
+            low, high = _fences(*np.array(column_quantiles(values, counts, _QUANTILES)))
+            out[:, j] = (*_clipped_moments(values, counts, low, high), low, high)
+        return out[0], out[1], out[2], out[3]
+    width = max(1, CHUNK_ELEMENTS // max(1, len(rows)))
+    for start in range(0, X.shape[1], width):
+        block = np.asarray(X[rows, start:start + width], dtype=np.float64)
+        if weight is None:
+            qs = np.quantile(block, _QUANTILES, axis=0, method="averaged_inverted_cdf")
         else:
-            low, high = -np.inf, np.inf
-        kept = counts > 0
-        clipped = np.clip(values[kept], low, high)
-        mean = np.average(clipped, weights=counts[kept])
-        std = np.sqrt(np.average((clipped - mean) ** 2, weights=counts[kept]))
-        out[:, j] = mean, std if std > 1e-12 * max(1.0, abs(mean)) else 1.0, low, high
+            qs = np.array([column_quantiles(block[:, j], weight, _QUANTILES)
+                           for j in range(block.shape[1])]).T
+        low, high = _fences(*qs)
+        out[:, start:start + width] = (*_clipped_moments(block, weight, low, high), low, high)
     return out[0], out[1], out[2], out[3]
-
 
 def _column_sample(sample, j, weight):
     """Column ``j`` of ``sample`` as ``(values, weights)``; a sparse column's implicit

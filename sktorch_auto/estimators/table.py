@@ -106,23 +106,34 @@ def _polars_column(series, name):
 
 
 def table_columns(X):
-    """The columns of ``X`` (a DataFrame or a 2-D array) as :class:`_Column` objects."""
+    """The columns of ``X`` (a DataFrame or a 2-D array) as :class:`_Column` objects,
+    converted one at a time as they are asked for (a generator: no copy of the whole
+    table at once)."""
     library = frame_library(X)
     if library == "pandas":
-        return [_pandas_column(X.iloc[:, j], name) for j, name in enumerate(X.columns)]
+        return (_pandas_column(X.iloc[:, j], name) for j, name in enumerate(X.columns))
     if library == "polars":
-        return [_polars_column(X.to_series(j), name) for j, name in enumerate(X.columns)]
+        return (_polars_column(X.to_series(j), name) for j, name in enumerate(X.columns))
+    X = _as_2d(X)
+    kind = X.dtype.kind
+    if kind in "biuf":
+        return (_Column(j, "numeric", X[:, j].astype(np.float64), X.dtype)
+                for j in range(X.shape[1]))
+    if kind in "OUS":
+        return (_Column(j, "object", X[:, j].astype(object), X.dtype) for j in range(X.shape[1]))
+    what = {"M": "datetime", "m": "timedelta", "c": "complex"}.get(kind, "nested")
+    raise _unusable("(every column)", what, X.dtype)
+
+
+def _as_2d(X):
     X = np.asarray(X)
     if X.ndim != 2:
         raise ValueError(f"Expected a 2D table, got an array of shape {X.shape}.")
-    kind = X.dtype.kind
-    if kind in "biuf":
-        return [_Column(j, "numeric", X[:, j].astype(np.float64), X.dtype)
-                for j in range(X.shape[1])]
-    if kind in "OUS":
-        return [_Column(j, "object", X[:, j].astype(object), X.dtype) for j in range(X.shape[1])]
-    what = {"M": "datetime", "m": "timedelta", "c": "complex"}.get(kind, "nested")
-    raise _unusable("(every column)", what, X.dtype)
+    return X
+
+
+def _n_columns(X):
+    return len(X.columns) if frame_library(X) is not None else _as_2d(X).shape[1]
 
 
 def isna(values):
@@ -297,32 +308,34 @@ class TableEncoder:
     def __init__(self, categorical_features="auto"):
         self.categorical_features = categorical_features
 
-    def _kinds(self, columns, frame):
+    def _declared(self, X, frame):
+        """Mask of the declared categorical columns, or None ('auto' or None)."""
         spec = self.categorical_features
-        declared = None
-        if spec is not None and not is_auto(spec):
-            names = [str(c.name) for c in columns] if frame else None
-            declared = _declared(spec, names, len(columns))
-        kinds = []
-        for j, column in enumerate(columns):
-            missing = isna(column.values)
-            if column.hint == "numeric":
-                kind = "numeric"
-            else:
-                content = _content(column, missing)
-                # Objects of a DataFrame are categorical like its strings; in a bare
-                # array, a column of numbers only is numeric.
-                numeric = column.hint == "object" and not frame and content == "number"
-                kind = "numeric" if numeric else content
-            if declared is not None and declared[j]:
-                kind = "number" if kind == "numeric" else kind
-            elif kind != "numeric" and (declared is not None or spec is None):
-                raise ValueError(
-                    f"Column {column.name!r} (dtype {column.dtype}) is not numeric, but "
-                    f"categorical_features={_plain_spec(spec)!r} makes it a numeric input; "
-                    "declare it categorical, or use categorical_features='auto'.")
-            kinds.append(kind)
-        return kinds
+        if spec is None or is_auto(spec):
+            return None
+        names = [str(c) for c in X.columns] if frame else None
+        return _declared(spec, names, _n_columns(X))
+
+    def _kind(self, column, frame, declared):
+        """'numeric', 'number' or 'string' for one column (``declared``: its entry of the
+        declared mask, or None)."""
+        spec = self.categorical_features
+        if column.hint == "numeric":
+            kind = "numeric"
+        else:
+            content = _content(column, isna(column.values))
+            # Objects of a DataFrame are categorical like its strings; in a bare array, a
+            # column of numbers only is numeric.
+            numeric = column.hint == "object" and not frame and content == "number"
+            kind = "numeric" if numeric else content
+        if declared:
+            return "number" if kind == "numeric" else kind
+        if kind != "numeric" and (declared is not None or spec is None):
+            raise ValueError(
+                f"Column {column.name!r} (dtype {column.dtype}) is not numeric, but "
+                f"categorical_features={_plain_spec(spec)!r} makes it a numeric input; "
+                "declare it categorical, or use categorical_features='auto'.")
+        return kind
 
     def fit(self, X, train_rows=None, sample_weight=None):
         """Learn the column kinds, the categories, the medians and the indicator columns.
@@ -340,16 +353,20 @@ class TableEncoder:
         self
         """
         rows = np.arange(_n_rows(X)) if train_rows is None else np.asarray(train_rows)
-        weight = None if sample_weight is None else np.asarray(sample_weight,
-                                                               dtype=np.float64)[rows]
+        sample_weight = None if sample_weight is None else np.asarray(sample_weight,
+                                                                      dtype=np.float64)
         self.categories_, self.medians_, self.indicator_columns_ = [], [], []
         spec = self.categorical_features
         self.table_ = not (is_numeric_array(X) and (spec is None or is_auto(spec)))
         if not self.table_:
-            return self._fit_array(X, rows, weight)
-        columns = table_columns(X)
-        self.kinds_ = self._kinds(columns, frame_library(X) is not None)
-        for column, kind in zip(columns, self.kinds_):
+            return self._fit_array(X, rows, sample_weight)
+        weight = None if sample_weight is None else sample_weight[rows]
+        frame = frame_library(X) is not None
+        declared = self._declared(X, frame)
+        self.kinds_ = []
+        for j, column in enumerate(table_columns(X)):
+            kind = self._kind(column, frame, None if declared is None else bool(declared[j]))
+            self.kinds_.append(kind)
             values, missing = self._values(column, kind, rows)
             if kind == "numeric":
                 # An indicator for a column with gaps in the training part; none for one
@@ -364,20 +381,23 @@ class TableEncoder:
 
     def _fit_array(self, X, rows, weight):
         """:meth:`fit` for a numeric array (or sparse matrix): medians of a sample of the
-        training rows (at most QUANTILE_ROWS), indicators for columns with gaps."""
-        from .scaling import QUANTILE_ROWS
+        training rows (:func:`~.scaling.quantile_rows`; ``weight`` one per row of ``X``),
+        indicators for columns with gaps."""
+        from .scaling import quantile_rows
 
         self.kinds_ = ["numeric"] * X.shape[1]
         if sp.issparse(X):  # sparse data must be finite: there is nothing to impute
             self.medians_ = None
             return self
         gaps = _gap_columns(X, rows)
-        sample = rows[::max(1, -(-len(rows) // QUANTILE_ROWS))]
-        block = np.asarray(X[sample], dtype=np.float64)
-        sample_weight = None if weight is None else weight[::max(1, -(-len(rows) //
-                                                                      QUANTILE_ROWS))]
-        self.medians_ = [column_quantiles(block[:, j], sample_weight, (0.5,))[0]
-                         for j in range(X.shape[1])]
+        sample = quantile_rows(rows, X.shape[1])
+        if weight is None and not gaps.any():  # the usual case, in one vectorised call
+            self.medians_ = np.median(X[sample], axis=0).astype(np.float64).tolist()
+        else:
+            self.medians_ = [column_quantiles(
+                np.asarray(X[sample, j], dtype=np.float64),
+                None if weight is None else weight[sample], (0.5,))[0]
+                for j in range(X.shape[1])]
         self.indicator_columns_ = np.flatnonzero(gaps & ~np.isnan(self.medians_)).tolist()
         return self
 
@@ -414,15 +434,14 @@ class TableEncoder:
         """
         if not self.table_:
             return self._transform_array(X), None
-        columns = table_columns(X)
-        if len(columns) != len(self.kinds_):
-            raise ValueError(f"X has {len(columns)} features, but the encoder was fitted "
+        if _n_columns(X) != len(self.kinds_):
+            raise ValueError(f"X has {_n_columns(X)} features, but the encoder was fitted "
                              f"with {len(self.kinds_)}.")
-        n = len(columns[0].values) if columns else 0
+        n = _n_rows(X)
         numeric = np.empty((n, self.n_numeric), dtype=np.float64)
         codes = np.empty((n, len(self.categories_)), dtype=np.int64)
         i = c = 0
-        for column, kind in zip(columns, self.kinds_):
+        for column, kind in zip(table_columns(X), self.kinds_):
             if kind == "numeric" and column.hint != "numeric" and _content(
                     column, isna(column.values)) != "number":
                 raise ValueError(f"Column {column.name!r} was numeric in fit but now holds "
@@ -509,7 +528,7 @@ def _plain_spec(spec):
 
 
 def _n_rows(X):
-    return X.shape[0] if hasattr(X, "shape") else len(X)
+    return X.shape[0] if hasattr(X, "shape") else len(X)  # DataFrames, arrays, lists
 
 
 def is_numeric_array(X):
