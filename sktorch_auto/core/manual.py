@@ -8,7 +8,10 @@ the built-in criteria, :func:`manual_step` computes the same gradients directly 
 matrix product per gradient; an activation's derivative by torch's own backward kernel,
 the one autograd runs; the loss and its gradient together): about 40% less time per
 step. Anything else (other layers or activations, hooks, frozen parameters, other
-criteria, mixed precision, sparse or several inputs) goes through autograd as usual.
+criteria, mixed precision, sparse inputs) goes through autograd as usual. A module that
+prepares its MLP's input itself (categorical columns' one-hot inputs and embeddings)
+takes part through ``manual_inputs``: it builds the input, and sets its own parameters'
+gradients from the input's gradient.
 """
 
 import torch
@@ -51,6 +54,12 @@ def manual_step(net, criterion):
     Parameters
     ----------
     net : torch.nn.Module
+        A ``Sequential`` MLP, or a module whose ``net`` attribute is one and which
+        prepares that MLP's input itself: ``net.manual_inputs(*inputs)`` returns
+        ``(x, columns, backward)`` -- the MLP's input, computed without autograd, the
+        slice of its columns whose gradient ``backward`` needs (or None), and
+        ``backward(grad)``, which sets the gradients of the module's own parameters from
+        the loss's gradient for those columns (e.g. categories' embeddings).
     criterion : object
         The training criterion.
 
@@ -62,16 +71,62 @@ def manual_step(net, criterion):
         None when ``net`` or ``criterion`` is not of the supported kind. ``step`` returns
         None for a batch it cannot handle (then use autograd for it).
     """
-    if type(net) is not nn.Sequential or type(criterion) not in _CRITERIA or not len(net):
+    if type(criterion) not in _CRITERIA or not all(p.requires_grad for p in net.parameters()):
+        return None
+    if any(_has_hooks(module) for module in net.modules()):
+        return None
+    if type(net) is nn.Sequential:
+        mlp = _sequential_step(net, criterion)
+        if mlp is None:
+            return None
+
+        def step(inputs, target, weight):
+            if len(inputs) != 1 or _global_hooks():
+                return None
+            out = mlp(inputs[0], target, weight)
+            return None if out is None else out[0]
+
+        return step
+    prepare = getattr(net, "manual_inputs", None)
+    inner = getattr(net, "net", None)
+    mlp = _sequential_step(inner, criterion) if type(inner) is nn.Sequential else None
+    if not callable(prepare) or mlp is None:
+        return None
+
+    def prepared_step(inputs, target, weight):
+        if _global_hooks():
+            return None
+        with torch.no_grad():
+            prepared = prepare(*inputs)
+        if prepared is None:
+            return None
+        x, columns, backward = prepared
+        out = mlp(x, target, weight, columns)
+        if out is None:
+            return None
+        loss, grad = out
+        if backward is not None:
+            with torch.no_grad():
+                backward(grad)
+        return loss
+
+    return prepared_step
+
+
+def _sequential_step(net, criterion):
+    """``step(x, target, weight, columns=None) -> (loss, grad)`` for a plain MLP, or None.
+
+    ``grad`` is the loss's gradient for the input columns ``columns`` (a slice), None
+    without them; the step returns None for a batch it cannot handle.
+    """
+    if not len(net):
         return None
     layers = list(net)
     kinds = [type(layer) for layer in layers]
     if not all(k is nn.Linear or k in _DERIVATIVES for k in kinds) or kinds[0] is not nn.Linear:
         return None
     # In-place activations overwrite what a derivative may need (autograd refuses them then).
-    if any(_has_hooks(layer) or getattr(layer, "inplace", False) for layer in [net, *layers]):
-        return None
-    if not all(p.requires_grad for p in net.parameters()):
+    if any(getattr(layer, "inplace", False) for layer in layers):
         return None
 
     # torch runs float32 GELU on the CPU through oneDNN when its input is contiguous;
@@ -83,14 +138,12 @@ def manual_step(net, criterion):
     last_linear = max(i for i, k in enumerate(kinds) if k is nn.Linear)
     column_major = nn.GELU in kinds
 
-    def step(inputs, target, weight):
-        if len(inputs) != 1 or _global_hooks():
-            return None
-        x = inputs[0]
+    def step(x, target, weight, columns=None):
         first = layers[0].weight
         if x.layout != torch.strided or x.dtype != first.dtype or x.dim() != 2:
             return None
         transposed = column_major and x.device.type == "cpu" and x.dtype == torch.float32
+        input_grad = None
         with torch.no_grad():
             saved = [x]  # the input of each layer
             out = x
@@ -115,8 +168,10 @@ def manual_step(net, criterion):
                     if i:
                         grad = (layer.weight.t().mm(grad.t()).t() if transposed
                                 else grad.mm(layer.weight))
+                    elif columns is not None:
+                        input_grad = grad.mm(layer.weight[:, columns])
                 else:
                     grad = _DERIVATIVES[type(layer)](grad, saved[i], saved[i + 1], layer)
-        return loss
+        return loss, input_grad
 
     return step

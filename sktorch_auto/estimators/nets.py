@@ -217,6 +217,26 @@ class CategoricalInput(nn.Module):
     def forward(self, x, codes):
         return self.net(torch.cat([x, *self.encode(codes, x.dtype)], dim=1))
 
+    def manual_inputs(self, x, codes):
+        """The MLP's input for the hand-written gradients of
+        :func:`~sktorch_auto.core.manual.manual_step`: ``(input, columns, backward)``,
+        ``backward`` accumulating the embeddings' gradient (None without embeddings)."""
+        if codes.dtype != torch.long or x.dim() != 2:
+            return None
+        full = torch.cat([x, *self.encode(codes, x.dtype)], dim=1)
+        if self.embedding is None:
+            return full, None, None
+        index = codes if self.all_embedded else codes.index_select(1, self.embedded_columns)
+        index = (index + self.embedded_offsets).reshape(-1)
+        weight = self.embedding.weight
+        width = len(self.embedded_offsets) * self.embedding_dim
+
+        def backward(grad):
+            rows = grad.reshape(-1, self.embedding_dim).to(weight.dtype)
+            weight.grad = torch.zeros_like(weight).index_add_(0, index, rows)
+
+        return full, slice(full.shape[1] - width, None), backward
+
 
 def build_categorical_mlp(n_features_in, n_outputs, cardinalities, hidden_layer_sizes=(64, 64),
                           activation="relu", dropout=0.0, one_hot_max=None, embedding_dim=None):

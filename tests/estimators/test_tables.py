@@ -457,3 +457,35 @@ def test_tails_beyond_the_fences_are_compressed_not_cut():
     t = compress_tails(torch.as_tensor(z), torch.tensor(-2.0, dtype=torch.float64),
                        torch.tensor(3.0, dtype=torch.float64))
     np.testing.assert_allclose(t.numpy(), out)
+
+
+@pytest.mark.parametrize("activation", ["relu", "gelu"])
+def test_categorical_networks_get_hand_written_gradients_equal_to_autograd(activation):
+    from sktorch_auto.core.criterion import MixedCriterion
+    from sktorch_auto.core.manual import manual_step
+    from sktorch_auto.estimators.nets import build_categorical_mlp
+
+    torch.manual_seed(0)
+    cards = [4, 30, 6, 50]  # two one-hot columns, two embedded ones
+    net = build_categorical_mlp(3, 2, cards, (16, 8), activation).double()
+    x = torch.randn(40, 3, dtype=torch.float64)
+    codes = torch.stack([torch.randint(0, c, (40,)) for c in cards], dim=1)
+    target = torch.randn(40, 2, dtype=torch.float64)
+    criterion = MixedCriterion(None, [1, 1], ([0.5, -1.0], [2.0, 1.0]))
+    step = manual_step(net, criterion)
+    assert step is not None
+    loss = step([x, codes], target, None)
+    manual = {name: p.grad.clone() for name, p in net.named_parameters()}
+    net.zero_grad(set_to_none=True)
+    reference = criterion(net(x, codes), target)
+    reference.backward()
+    assert loss.item() == pytest.approx(reference.item(), rel=1e-12)
+    for name, p in net.named_parameters():
+        torch.testing.assert_close(manual[name], p.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_the_estimators_train_categorical_networks_with_hand_written_gradients(fitted_table):
+    from sktorch_auto.core.manual import manual_step
+
+    reg, _, _ = fitted_table
+    assert manual_step(reg.net_.net, reg.criterion_) is not None
