@@ -145,8 +145,12 @@ def _categorical(estimator, features):
     encoder = getattr(estimator, "encoder_", None)
     if encoder is None:
         return ""
+    from .estimators.table import MIN_FREQUENCY
+
     names = [f for f, c in zip(features, encoder.is_categorical_) if c]
-    return ", ".join(f"{n} ({len(c)} categories)" for n, c in zip(names, encoder.categories_))
+    rare = f"every value in < {MIN_FREQUENCY} rows: pooled"
+    return ", ".join(f"{n} ({len(c)} categories)" if c else f"{n} ({rare})"
+                     for n, c in zip(names, encoder.categories_))
 
 
 def _load(path):

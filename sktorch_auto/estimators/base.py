@@ -337,11 +337,10 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
     def _build_inner_net(self, n_features, n_outputs, cardinalities=None):
         cards = list(cardinalities or [])
         if self.net_builder is None:
-            args = (n_outputs, self._check_hidden_layer_sizes(), self._activation(),
-                    self.dropout)
+            shape = (self._check_hidden_layer_sizes(), self._activation(), self.dropout)
             if cards:
-                return build_categorical_mlp(n_features, args[0], cards, *args[1:])
-            return build_mlp(n_features, *args)
+                return build_categorical_mlp(n_features, n_outputs, cards, *shape)
+            return build_mlp(n_features, n_outputs, *shape)
         kwargs = dict(self.net_builder_kwargs or {})
         takes_codes = self._takes_codes()
         # A builder that does not take cardinalities gets one matrix: the numeric

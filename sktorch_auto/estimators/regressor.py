@@ -21,7 +21,11 @@ class TorchRegressor(RegressorMixin, BaseTorchEstimator):
     net_builder : callable, default=None
         Returns a fresh ``torch.nn.Module``; called with the keyword arguments
         ``n_features_in`` and ``n_outputs`` when it accepts them, plus
-        ``net_builder_kwargs``. None uses the built-in MLP.
+        ``net_builder_kwargs``. None uses the built-in MLP. With categorical columns, a
+        builder with a ``cardinalities`` parameter also gets the number of codes of
+        each one, and its network's ``forward(x, codes)`` the numeric inputs and an
+        int64 code matrix; any other builder gets one matrix with the categories
+        one-hot encoded after the numeric inputs (``n_features_in`` counts them).
     net_builder_kwargs : dict, default=None
         The builder's own arguments (searchable as ``net_builder_kwargs__NAME``).
     hidden_layer_sizes : sequence of int, default=(128, 128)
@@ -84,11 +88,27 @@ default='auto'
     compile : bool or str, default=False
         Compile the network with ``torch.compile`` (a string names the backend); pays
         off for long GPU trainings only, as compiling takes a while.
-    standardize : bool, default=True
-        Standardise each input feature with the mean and standard deviation of the
-        training part (the network's first step, stored with its weights), so raw units
-        and large offsets need no scaler. ``net_`` is then an ``InputScaled`` module
-        whose ``net`` attribute is the network proper.
+    standardize : {'robust', 'standard'} or bool, default='robust'
+        Standardise each numeric input with statistics of the training part (the
+        network's first step, stored with its weights), so raw units and large offsets
+        need no scaler. 'robust': the mean and standard deviation of the values clipped
+        to Tukey's far-out fences (3 interquartile ranges beyond the quartiles), and
+        values beyond the fences compressed logarithmically, so that outliers and heavy
+        tails cannot wreck a column's scale (without outliers it is plain
+        standardisation). 'standard' or True: the plain mean and standard deviation.
+        False: no scaling. ``net_`` is then an ``InputScaled`` module whose ``net``
+        attribute is the network proper.
+    categorical_features : 'auto', None, array-like of str or int, or bool mask, \
+default='auto'
+        Which columns are categorical. 'auto': category, string, object and boolean
+        columns of a DataFrame (pandas or polars), and in an object array the columns
+        holding anything but numbers. Column names, indices or a boolean mask declare
+        them (e.g. integer-coded categories in an array; the other columns must then be
+        numeric). None: every column is numeric. Categories are coded with what the
+        training part shows: those seen fewer than 5 times there share one "rare or
+        unknown" code with categories never seen, a missing value is a category of its
+        own. Gaps in numeric columns get the training part's median and a 0/1
+        missing-indicator input.
 
     Attributes
     ----------
@@ -122,6 +142,14 @@ default='auto'
         :meth:`score` (R^2) of the fitted network on the internal validation part.
     device_ : torch.device
         Where the network lives.
+    encoder_ : TableEncoder
+        The fitted encoding of the columns (kinds, categories, medians, indicator
+        columns), plain data (``encoder_.state()``).
+    categories_ : list of list
+        The kept categories of each categorical column (codes 2 on; 0 is missing, 1 rare
+        or unknown).
+    is_categorical_ : ndarray of bool of shape (n_features_in_,)
+        Which input columns were treated as categorical.
 
     Examples
     --------
