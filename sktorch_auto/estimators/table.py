@@ -126,7 +126,9 @@ def table_columns(X):
 
 
 def _as_2d(X):
-    X = np.asarray(X)
+    # Lists of rows as objects: numpy would turn the numbers of a row that also holds
+    # text into strings.
+    X = X if isinstance(X, np.ndarray) else np.asarray(X, dtype=object)
     if X.ndim != 2:
         raise ValueError(f"Expected a 2D table, got an array of shape {X.shape}.")
     return X

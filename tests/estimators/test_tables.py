@@ -250,6 +250,13 @@ def test_object_arrays_keep_numbers_numeric_and_code_text():
     assert np.isfinite(reg.predict(X)).all()
 
 
+def test_lists_of_rows_keep_their_numbers_numeric():
+    rows = [[1.5 * k, "a" if k % 3 else "b", None if k % 7 == 0 else k] for k in range(60)]
+    reg = TorchRegressor(**FAST).fit(rows, np.arange(60.0))
+    assert reg.is_categorical_.tolist() == [False, True, False]
+    assert reg.encoder_.indicator_columns_ == [1]  # the gaps of the third column
+
+
 # -------------------------------------------------------------------- bad inputs
 @pytest.mark.parametrize("column, what", [
     (pd.Series(pd.date_range("2020-01-01", periods=30)), "datetime"),
