@@ -496,3 +496,26 @@ def test_the_estimators_train_categorical_networks_with_hand_written_gradients(f
 
     reg, _, _ = fitted_table
     assert manual_step(reg.net_.net, reg.criterion_) is not None
+
+
+def test_sample_weights_count_like_repeated_rows_in_the_medians():
+    rng = np.random.default_rng(11)
+    df = pd.DataFrame({"x": rng.normal(size=50), "c": rng.choice(["u", "v"], size=50)})
+    df.loc[::6, "x"] = np.nan
+    weight = rng.integers(0, 4, size=50).astype(float)
+    encoder = TableEncoder().fit(df, sample_weight=weight)
+    repeated = TableEncoder().fit(df.loc[df.index.repeat(weight.astype(int))])
+    assert encoder.medians_ == pytest.approx(repeated.medians_)
+    reg = TorchRegressor(**FAST).fit(df, df["x"].fillna(0), sample_weight=weight)
+    assert np.isfinite(reg.predict(df)).all()
+
+
+def test_grid_search_over_categorical_features_on_a_dataframe():
+    from sklearn.model_selection import GridSearchCV
+
+    df, y = _table(n=120)
+    search = GridSearchCV(TorchRegressor(**FAST),
+                          {"categorical_features": ["auto", ["colour", "size", "label",
+                                                             "flag", "maybe"]]}, cv=2)
+    search.fit(df, y)
+    assert np.isfinite(search.best_score_)
