@@ -289,8 +289,10 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
 
     def _validate_targets(self, X, y, reset):
         """``validate_data`` for fit: tables keep their columns (checked by name and
-        number only), numeric arrays become float arrays; ``y`` as the estimator needs."""
-        if needs_table(X, self.categorical_features):
+        number only), numeric arrays become float arrays; ``y`` as the estimator needs.
+        A warm start goes the way of the encoding it continues."""
+        encoder = None if reset else getattr(self, "encoder_", None)
+        if (encoder.table_ if encoder is not None else needs_table(X, self.categorical_features)):
             validate_data(self, X, reset=reset, skip_check_array=True)
             _check_table_shape(self, X)
             y = _check_y(y, estimator=self, **self._y_checks)

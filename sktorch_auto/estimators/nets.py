@@ -82,6 +82,9 @@ class InputScaled(nn.Module):
         logarithmically (:func:`compress_tails`).
     """
 
+    #: Models pickled before the fences existed have no such attribute.
+    fences = False
+
     def __init__(self, n_features, net, fences=False):
         super().__init__()
         self.register_buffer("mean", torch.zeros(n_features, dtype=torch.float64))

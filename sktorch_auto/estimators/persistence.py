@@ -108,6 +108,12 @@ class PersistenceMixin:
         return state
 
     def __setstate__(self, state):
+        from .table import TableEncoder
+
+        # Pickles from before tables were supported: their defaults and encoding.
+        state.setdefault("categorical_features", "auto")
+        if "net_" in state and "encoder_" not in state:
+            state["encoder_"] = TableEncoder.identity(state["n_features_in_"])
         if isinstance(state.get("net_builder"), _PickledByValue):
             state["net_builder"] = state["net_builder"].load()
         self.__dict__.update(state)
@@ -135,6 +141,9 @@ class PersistenceMixin:
     def _restore_fitted(self, fitted):
         from .table import TableEncoder
 
+        if "encoder_" not in fitted:  # files from before tables were supported
+            fitted = {**fitted, "encoder_": TableEncoder.identity(
+                fitted["n_features_in_"]).state()}
         for key, value in fitted.items():
             if key == "encoder_":  # absent from files written before it existed
                 self.encoder_ = None if value is None else TableEncoder.from_state(value)

@@ -100,9 +100,10 @@ default='auto'
         attribute is the network proper.
     categorical_features : 'auto', None, array-like of str or int, or bool mask, \
 default='auto'
-        Which columns are categorical. 'auto': category, string, object and boolean
-        columns of a DataFrame (pandas or polars), and in an object array the columns
-        holding anything but numbers. Column names, indices or a boolean mask declare
+        Which columns are categorical. 'auto': category, string, boolean and object
+        columns of a DataFrame (pandas or polars; object columns of numbers only, such
+        as Decimals, are numeric), and in an object array the columns holding anything
+        but numbers. Column names, indices or a boolean mask declare
         them (e.g. integer-coded categories in an array; the other columns must then be
         numeric). None: every column is numeric. Categories are coded with what the
         training part shows: those seen fewer than 5 times there share one "rare or

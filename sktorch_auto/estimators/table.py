@@ -93,6 +93,8 @@ def _polars_column(series, name):
     import polars as pl
 
     dtype = series.dtype
+    if dtype == pl.Null:  # every value missing: whatever the column was, all gaps
+        return _Column(name, "object", np.full(len(series), None, dtype=object), dtype)
     if dtype.is_numeric():
         values = series.cast(pl.Float64).fill_null(float("nan")).to_numpy()
         return _Column(name, "numeric", np.asarray(values, dtype=np.float64), dtype)
@@ -171,6 +173,12 @@ def _content(column, missing):
     return "number" if all(issubclass(t, (Number, np.bool_)) for t in types) else "string"
 
 
+def _has_bools(column):
+    present = column.values[~isna(column.values)]
+    return present.dtype == object and any(
+        issubclass(t, (bool, np.bool_)) for t in set(map(type, present)))
+
+
 def _as_floats(values, missing):
     """float64 copy of an object column (NaN where missing; +inf for what is no number)."""
     out = np.full(len(values), np.nan)
@@ -187,6 +195,14 @@ def _float_or_inf(value):
         return float(value)
     except (TypeError, ValueError):
         return np.inf
+
+
+def _number_objects(values, missing):
+    """float64 values as Python numbers, whole ones as ints (7.0 -> 7, written "7")."""
+    out = values.astype(object)
+    whole = ~missing & np.isfinite(values) & (values == np.round(values))
+    out[whole] = values[whole].astype(np.int64).tolist() if whole.any() else []
+    return out
 
 
 def _as_strings(values, missing):
@@ -286,9 +302,10 @@ class TableEncoder:
     Parameters
     ----------
     categorical_features : 'auto', None, array-like of str or int, or bool mask
-        'auto': categorical, string, object and boolean columns of a DataFrame (and,
-        in an object or string array, the columns holding anything but numbers) are
-        categorical. None: every column is numeric. Names, indices or a mask list the
+        'auto': categorical, string, boolean and object columns of a DataFrame are
+        categorical, except object columns holding numbers only (Decimals, Python
+        numbers), which are numeric; in an object or string array, the columns holding
+        anything but numbers. None: every column is numeric. Names, indices or a mask list the
         categorical columns (e.g. integer-coded categories in an array); the other
         columns must then be numeric.
 
@@ -325,11 +342,14 @@ class TableEncoder:
         if column.hint == "numeric":
             kind = "numeric"
         else:
-            content = _content(column, isna(column.values))
-            # Objects of a DataFrame are categorical like its strings; in a bare array, a
-            # column of numbers only is numeric.
-            numeric = column.hint == "object" and not frame and content == "number"
-            kind = "numeric" if numeric else content
+            missing = isna(column.values)
+            content = _content(column, missing)
+            # An object column of numbers only (Decimals from a database, Python ints and
+            # floats) is numeric; booleans, text and a column without any value (nothing
+            # to tell; any value at predict time is then "unknown") are categorical.
+            numeric = (column.hint == "object" and content == "number" and not missing.all()
+                       and not _has_bools(column))
+            kind = "numeric" if numeric else ("string" if missing.all() else content)
         if declared:
             return "number" if kind == "numeric" else kind
         if kind != "numeric" and (declared is not None or spec is None):
@@ -359,6 +379,10 @@ class TableEncoder:
                                                                       dtype=np.float64)
         self.categories_, self.medians_, self.indicator_columns_ = [], [], []
         spec = self.categorical_features
+        if sp.issparse(X) and not (spec is None or is_auto(spec)):
+            raise ValueError("categorical_features cannot declare columns of a sparse "
+                             "matrix (its columns are numeric); pass a dense array or a "
+                             "DataFrame, or leave categorical_features='auto'.")
         self.table_ = not (is_numeric_array(X) and (spec is None or is_auto(spec)))
         if not self.table_:
             return self._fit_array(X, rows, sample_weight)
@@ -371,11 +395,12 @@ class TableEncoder:
             self.kinds_.append(kind)
             values, missing = self._values(column, kind, rows)
             if kind == "numeric":
+                median = column_quantiles(values, weight, (0.5,))[0]
                 # An indicator for a column with gaps in the training part; none for one
-                # with no value at all there (it stays a constant input).
-                if missing.any() and not missing.all():
+                # with no (weighted) value at all there (it stays a constant input).
+                if missing.any() and not np.isnan(median):
                     self.indicator_columns_.append(len(self.medians_))
-                self.medians_.append(column_quantiles(values, weight, (0.5,))[0])
+                self.medians_.append(median)
             else:
                 uniques, counts = _counts(values[~missing])
                 self.categories_.append(_plain(uniques[counts >= MIN_FREQUENCY], column))
@@ -409,6 +434,8 @@ class TableEncoder:
         values = column.values if rows is None else column.values[rows]
         missing = isna(values)
         if kind == "string":
+            if values.dtype.kind == "f":  # read as numbers this time (a CSV of "7"s)
+                values = _number_objects(values, missing)
             return _as_strings(values, missing), missing
         if values.dtype.kind != "f":
             values = _as_floats(values, missing)
@@ -486,8 +513,16 @@ class TableEncoder:
         return {"table": self.table_,
                 "categorical_features": _plain_spec(self.categorical_features),
                 "kinds": list(self.kinds_), "categories": [list(c) for c in self.categories_],
-                "medians": list(self.medians_),
+                "medians": None if self.medians_ is None else list(self.medians_),
                 "indicator_columns": list(self.indicator_columns_)}
+
+    @classmethod
+    def identity(cls, n_features):
+        """The encoding of models saved before tables were supported: numeric columns
+        as they are, no imputation (NaN stays an error)."""
+        return cls.from_state({"table": False, "categorical_features": "auto",
+                               "kinds": ["numeric"] * n_features, "categories": [],
+                               "medians": None, "indicator_columns": []})
 
     @classmethod
     def from_state(cls, state):

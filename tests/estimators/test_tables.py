@@ -519,3 +519,90 @@ def test_grid_search_over_categorical_features_on_a_dataframe():
                                                              "flag", "maybe"]]}, cv=2)
     search.fit(df, y)
     assert np.isfinite(search.best_score_)
+
+
+# ------------------------------------------------------ found in review (fixed)
+def test_a_model_fitted_on_a_sparse_matrix_saves_and_loads(tmp_path):
+    import scipy.sparse as sp
+
+    X = sp.random(80, 4, density=0.4, format="csr", random_state=0)
+    reg = TorchRegressor(**FAST).fit(X, np.arange(80.0))
+    reg.save(tmp_path / "sparse.skt")
+    assert np.array_equal(TorchRegressor.load(tmp_path / "sparse.skt").predict(X),
+                          reg.predict(X))
+
+
+def test_declaring_categorical_columns_of_a_sparse_matrix_is_a_clear_error():
+    import scipy.sparse as sp
+
+    X = sp.random(40, 3, density=0.5, format="csr", random_state=0)
+    with pytest.raises(ValueError, match="cannot declare columns of a sparse matrix"):
+        TorchRegressor(**FAST, categorical_features=[0]).fit(X, np.arange(40.0))
+
+
+def test_a_text_column_read_as_numbers_at_predict_keeps_its_codes():
+    df = pd.DataFrame({"code": ["7", "10001", "A"] * 20, "x": np.arange(60.0)})
+    encoder = TableEncoder().fit(df)
+    as_text = encoder.transform(pd.DataFrame({"code": ["7", "10001"], "x": [0.0, 1.0]}))[1]
+    as_numbers = encoder.transform(pd.DataFrame({"code": [7, 10001], "x": [0.0, 1.0]}))[1]
+    assert as_text[:, 0].tolist() == as_numbers[:, 0].tolist() != [1, 1]
+
+
+def test_an_all_null_polars_column_at_predict_is_all_gaps():
+    pl = pytest.importorskip("polars")
+    frame = pl.DataFrame({"a": [1.0, 2.0, 3.0] * 10, "b": ["x", "y", None] * 10,
+                          "c": [1, 2, 3] * 10})
+    reg = TorchRegressor(**FAST).fit(frame, np.arange(30.0))
+    gaps = pl.DataFrame({"a": [None, 1.0], "b": [None, "x"], "c": [None, None]})
+    assert gaps.schema["c"] == pl.Null
+    assert np.isfinite(reg.predict(gaps)).all()
+
+
+def test_warm_start_with_a_dataframe_after_an_array_fit():
+    df, y = _table()
+    numbers = df[["x", "income"]].fillna(0.0)
+    reg = TorchRegressor(**FAST, warm_start=True).fit(numbers.to_numpy(), y)
+    with pytest.warns(UserWarning, match="fitted without feature names"):
+        reg.fit(numbers, y)
+        assert np.isfinite(reg.predict(numbers)).all()
+
+
+def test_object_columns_of_numbers_such_as_decimals_are_numeric():
+    from decimal import Decimal
+
+    prices = np.round(np.linspace(-2, 2, 120), 2)
+    df = pd.DataFrame({"price": [Decimal(f"{p:.2f}") for p in prices]})
+    reg = TorchRegressor(**FAST).fit(df, 3 * prices)
+    assert reg.is_categorical_.tolist() == [False]
+    assert reg.score(df, 3 * prices) > 0.9
+
+
+def test_models_pickled_before_tables_were_supported_still_predict():
+    X = np.random.default_rng(12).normal(size=(60, 3))
+    reg = TorchRegressor(**FAST, standardize=True).fit(X, X.sum(axis=1))
+    state = reg.__getstate__()
+    for key in ("encoder_", "categorical_features"):  # what an old pickle lacks
+        state.pop(key)
+    del state["net_"].__dict__["fences"]
+    old = TorchRegressor.__new__(TorchRegressor)
+    old.__setstate__(pickle.loads(pickle.dumps(state)))
+    assert np.array_equal(old.predict(X), reg.predict(X))
+    assert old.get_params()["categorical_features"] == "auto"
+    with pytest.raises(ValueError, match="NaN"):  # no medians: gaps are refused as before
+        old.predict(np.where(X > 1, np.nan, X))
+
+
+def test_files_saved_before_tables_were_supported_load_and_warm_start(tmp_path):
+    from sktorch_auto.core.checkpoint import load_checkpoint, save_checkpoint
+
+    X = np.random.default_rng(13).normal(size=(60, 3))
+    reg = TorchRegressor(**FAST, standardize=True).fit(X, X.sum(axis=1))
+    reg.save(tmp_path / "m.skt")
+    content = load_checkpoint(tmp_path / "m.skt")
+    del content["fitted"]["encoder_"]
+    del content["params"]["categorical_features"]
+    save_checkpoint(tmp_path / "old.skt", content)
+    old = TorchRegressor.load(tmp_path / "old.skt")
+    assert np.array_equal(old.predict(X), reg.predict(X))
+    old.set_params(warm_start=True).fit(X, X.sum(axis=1))
+    assert old.categories_ == []
