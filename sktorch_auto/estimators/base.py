@@ -44,7 +44,7 @@ from .nets import (
 )
 from .persistence import PersistenceMixin
 from .scaling import CHUNK_ELEMENTS, input_statistics, robust_statistics
-from .table import TableEncoder, needs_table
+from .table import TableEncoder, _plain_spec, needs_table
 
 #: Below this many floating-point operations per training step (forward and backward
 #: of the built-in MLP), a second intra-op thread costs more in synchronisation than it
@@ -550,6 +550,18 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
             raise ValueError("warm_start: the targets changed type since the last fit "
                              "(regression/binary columns, multiclass or multilabel); "
                              "fit with warm_start=False.")
+        # The encoding and the scaling are kept from the first fit: refuse to ignore a
+        # change of the parameters that chose them.
+        net = self.net_
+        scaling = (False if not isinstance(net, InputScaled)
+                   else "robust" if net.fences else "standard")
+        asked = "standard" if self.standardize is True else self.standardize
+        encoded = self.encoder_.state()["categorical_features"]
+        if scaling != asked or encoded != _plain_spec(self.categorical_features):
+            raise ValueError(
+                "warm_start continues with the fitted encoding and scaling "
+                f"(categorical_features={encoded!r}, standardize={scaling!r}); these "
+                "parameters changed since: fit with warm_start=False to apply them.")
 
     def _set_fitted(self, trainer, device, net):
         if isinstance(net, InputScaled):

@@ -606,3 +606,15 @@ def test_files_saved_before_tables_were_supported_load_and_warm_start(tmp_path):
     assert np.array_equal(old.predict(X), reg.predict(X))
     old.set_params(warm_start=True).fit(X, X.sum(axis=1))
     assert old.categories_ == []
+
+
+@pytest.mark.parametrize("change", [{"categorical_features": None},
+                                    {"standardize": "standard"}, {"standardize": False}])
+def test_warm_start_refuses_to_ignore_a_changed_encoding_or_scaling(change):
+    df, y = _table(n=100)
+    reg = TorchRegressor(**FAST, warm_start=True).fit(df.drop(columns="colour"), y)
+    reg.set_params(**change)
+    before = reg.predict(df.drop(columns="colour"))
+    with pytest.raises(ValueError, match="fit with warm_start=False to apply them"):
+        reg.fit(df.drop(columns="colour"), y)
+    assert np.array_equal(reg.predict(df.drop(columns="colour")), before)  # untouched
