@@ -480,7 +480,8 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         """``(numeric, codes)`` network inputs of ``X``; codes None without categorical
         columns (unless the user's network takes codes)."""
         numeric, codes = encoder.transform(X)
-        _check_finite(numeric)
+        if numeric is not X or sp.issparse(X):  # a dense X itself was checked already
+            _check_finite(numeric)
         if codes is None and self._takes_codes():
             codes = np.zeros((numeric.shape[0], 0), dtype=np.int64)
         elif codes is not None and not codes.shape[1] and not self._takes_codes():
@@ -590,7 +591,7 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
                               dtype=(np.float64, np.float32), ensure_all_finite=False)
             # Gaps are imputed, unless the model predates imputation.
-            _check_finite(X, allow_nan=encoder is not None)
+            _check_finite(X, allow_nan=encoder is not None and encoder.medians_ is not None)
         if encoder is not None:
             X, codes = self._encode(encoder, X)
         else:

@@ -203,17 +203,23 @@ class CategoricalInput(nn.Module):
             for offset in self.one_hot_offsets.tolist():
                 first.weight[:, n_numeric + offset:n_numeric + offset + reserved] = 0.0
 
-    def encode(self, codes, dtype):
-        """The float inputs of ``codes``: one-hot block, then embeddings."""
+    def _embedded_index(self, codes):
+        """Rows of the shared embedding table for the embedded columns' codes."""
+        index = codes if self.all_embedded else codes.index_select(1, self.embedded_columns)
+        return index + self.embedded_offsets
+
+    def encode(self, codes, dtype, embedded_index=None):
+        """The float inputs of ``codes``: one-hot block, then embeddings
+        (``embedded_index``: :meth:`_embedded_index` when the caller has it already)."""
         parts = []
         if len(self.one_hot_columns):
             index = codes if self.all_one_hot else codes.index_select(1, self.one_hot_columns)
             block = torch.zeros(len(codes), self.one_hot_width, dtype=dtype, device=codes.device)
             parts.append(block.scatter_(1, index + self.one_hot_offsets, 1.0))
         if self.embedding is not None:
-            index = codes if self.all_embedded else codes.index_select(1, self.embedded_columns)
-            vectors = nn.functional.embedding(index + self.embedded_offsets,
-                                              self.embedding.weight)
+            if embedded_index is None:
+                embedded_index = self._embedded_index(codes)
+            vectors = nn.functional.embedding(embedded_index, self.embedding.weight)
             parts.append(vectors.flatten(1).to(dtype))
         return parts
 
@@ -226,11 +232,11 @@ class CategoricalInput(nn.Module):
         ``backward`` accumulating the embeddings' gradient (None without embeddings)."""
         if codes.dtype != torch.long or x.dim() != 2:
             return None
-        full = torch.cat([x, *self.encode(codes, x.dtype)], dim=1)
+        index = None if self.embedding is None else self._embedded_index(codes)
+        full = torch.cat([x, *self.encode(codes, x.dtype, index)], dim=1)
         if self.embedding is None:
             return full, None, None
-        index = codes if self.all_embedded else codes.index_select(1, self.embedded_columns)
-        index = (index + self.embedded_offsets).reshape(-1)
+        index = index.reshape(-1)
         weight = self.embedding.weight
         width = len(self.embedded_offsets) * self.embedding_dim
 
