@@ -71,9 +71,17 @@ def torch_threads(n):
             torch.set_num_threads(previous)
 
 
+#: ``batch_size='auto'``: about this many steps per epoch, with batches within
+#: [``MIN_AUTO_BATCH``, ``MAX_AUTO_BATCH``].
+STEPS_PER_EPOCH = 32
+MIN_AUTO_BATCH = 16
+MAX_AUTO_BATCH = 256
+
+
 def auto_batch_size(n_samples):
-    """Batch size for ``batch_size='auto'``: about 32 steps per epoch, within [16, 256]."""
-    return int(min(256, max(16, n_samples // 32)))
+    """Batch size for ``batch_size='auto'``: about ``STEPS_PER_EPOCH`` steps per epoch,
+    within [``MIN_AUTO_BATCH``, ``MAX_AUTO_BATCH``]."""
+    return int(min(MAX_AUTO_BATCH, max(MIN_AUTO_BATCH, n_samples // STEPS_PER_EPOCH)))
 
 
 #: ``train_prop='auto'`` of :class:`TorchRegressor`: a tenth of the rows validates, but at

@@ -106,6 +106,29 @@ def test_gradients_and_loss_equal_autograd(activation, case):
     _assert_same(net, criterion, _rng_tensor(len(target), 3, seed=7), target, weight)
 
 
+@pytest.mark.parametrize("activation", [nn.ReLU, nn.Tanh])
+@pytest.mark.parametrize("case", ["mse", "softmax, sample weights"])
+def test_dropout_draws_the_same_masks_and_gradients_as_autograd(activation, case):
+    criterion, n_out, target, weight = _case(case, n=40)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 16, dtype=torch.float64), activation(), nn.Dropout(0.3),
+                        nn.Linear(16, 8, dtype=torch.float64), activation(), nn.Dropout(0.3),
+                        nn.Linear(8, n_out, dtype=torch.float64))
+    x = _rng_tensor(len(target), 3, seed=7)
+    torch.manual_seed(123)
+    loss_a, grads_a = _autograd(net, criterion, x, target, weight)
+    torch.manual_seed(123)
+    loss_m, grads_m = _manual(net, criterion, x, target, weight)
+    torch.testing.assert_close(loss_m, loss_a)
+    for a, m in zip(grads_a, grads_m):
+        torch.testing.assert_close(m, a)
+    torch.manual_seed(124)  # another draw: another loss (the masks are really random)
+    loss_other, _ = _manual(net, criterion, x, target, weight)
+    assert not torch.allclose(loss_other, loss_m)
+    net.eval()  # no dropout in eval mode: the plain network's gradients
+    _assert_same(net, criterion, x, target, weight)
+
+
 def test_layers_without_bias_and_float32():
     net = _mlp(3, 2, nn.ReLU, bias=False, dtype=torch.float32)
     target = _rng_tensor(9, 2).float()
@@ -141,7 +164,7 @@ def _criterion():
 
 @pytest.mark.parametrize("make_net, criterion", [
     (lambda: nn.Sequential(nn.Linear(3, 4), nn.ELU(), nn.Linear(4, 1)), _criterion()),
-    (lambda: nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5), nn.Linear(4, 1)), _criterion()),
+    (lambda: nn.Sequential(nn.Linear(3, 4), nn.Dropout(1.0), nn.Linear(4, 1)), _criterion()),
     (lambda: nn.Sequential(nn.ReLU(), nn.Linear(3, 1)), _criterion()),
     (lambda: nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.ReLU(inplace=True), nn.Linear(4, 1)),
      _criterion()),
