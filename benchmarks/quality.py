@@ -2,7 +2,8 @@
 boosting and a carefully set-up skorch, with 5-fold cross-validation.
 
 Run ``python benchmarks/quality.py`` (``--only diabetes iris`` for some datasets,
-``--folds``, ``--no-skorch``, ``--ours-only``, ``--seed``; ``--held-out`` adds nine
+``--folds``, ``--no-skorch``, ``--ours-only``, ``--seed``, ``--seeds 10`` for mean +-
+standard error over ten seeds and the paired wins/ties/losses; ``--held-out`` adds nine
 synthetic sets that were kept out of the choice of the defaults, ``--tiny`` twelve sets of
 20-80 rows; ``--set train_prop=0.9`` changes a parameter of sktorch_auto's estimators).
 Regression is scored with R^2, classification with accuracy; the table gives the mean over
@@ -261,6 +262,9 @@ def main():
                         help="run sktorch_auto only (to compare its settings quickly)")
     parser.add_argument("--seed", type=int, default=SEED,
                         help="seed of the folds, the models and the benchmark's synthetic sets")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="run seeds --seed .. --seed + N - 1 and report mean +- standard "
+                             "error over them")
     args = parser.parse_args()
     SEED = args.seed
     params = {}
@@ -276,6 +280,21 @@ def main():
     except ImportError:
         with_skorch = False
 
+    seeds = range(args.seed, args.seed + args.seeds)
+    per_seed = []
+    for seed in seeds:
+        SEED = seed
+        if args.seeds > 1:
+            print(f"--- seed {seed}", flush=True)
+        per_seed.append(_run(args, params, with_skorch))
+    if args.seeds == 1:
+        _print_table(per_seed[0])
+    else:
+        _print_seed_table(per_seed, seeds)
+
+
+def _run(args, params, with_skorch):
+    """[(name, task, {model: (score, fit seconds)})] for the sets of ``args``."""
     rows = []
     sets = {**_datasets(), **(_held_out_datasets() if args.held_out else {}),
             **(_tiny_datasets() if args.tiny else {})}
@@ -300,7 +319,10 @@ def main():
         rows.append((name, task, results))
         cells = "  ".join(f"{m} {s:.3f} ({t:.2f}s)" for m, (s, t) in results.items())
         print(f"{name:24s} {cells}", flush=True)
+    return rows
 
+
+def _print_table(rows):
     names = list(rows[0][2]) if rows else []
     print("\n| dataset | metric | " + " | ".join(names) + " |")
     print("|---|---|" + "---|" * len(names))
@@ -310,6 +332,34 @@ def main():
                  for s, t in results.values()]
         metric = "R^2" if task == "regression" else "accuracy"
         print(f"| {name} | {metric} | " + " | ".join(cells) + " |")
+
+
+def _print_seed_table(per_seed, seeds):
+    """Mean +- standard error over the seeds, and sktorch_auto against each other model
+    (paired over the seeds: a difference within one standard error is a tie)."""
+    rows = per_seed[0]
+    names = list(rows[0][2]) if rows else []
+    n = len(per_seed)
+    print(f"\nmean +- standard error over {n} seeds ({seeds.start}-{seeds.stop - 1}; "
+          "each a 5-fold cross-validation); mean fit seconds")
+    print("\n| dataset | metric | " + " | ".join(names) + " |")
+    print("|---|---|" + "---|" * len(names))
+    outcomes = {m: [] for m in names if m != "sktorch_auto"}
+    for i, (name, task, _) in enumerate(rows):
+        scores = {m: np.array([run[i][2][m][0] for run in per_seed]) for m in names}
+        times = {m: np.mean([run[i][2][m][1] for run in per_seed]) for m in names}
+        cells = [f"{scores[m].mean():.3f} +- {scores[m].std(ddof=1) / np.sqrt(n):.3f} "
+                 f"({times[m]:.2f} s)" for m in names]
+        metric = "R^2" if task == "regression" else "accuracy"
+        print(f"| {name} | {metric} | " + " | ".join(cells) + " |")
+        for m in outcomes:
+            d = scores["sktorch_auto"] - scores[m]
+            se = d.std(ddof=1) / np.sqrt(n)
+            outcomes[m].append("tie" if abs(d.mean()) <= se else
+                               "win" if d.mean() > 0 else "loss")
+    for m, out in outcomes.items():
+        print(f"sktorch_auto vs {m}: better on {out.count('win')}, tied on "
+              f"{out.count('tie')}, worse on {out.count('loss')} of {len(out)}")
 
 
 if __name__ == "__main__":

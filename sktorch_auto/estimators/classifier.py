@@ -73,7 +73,7 @@ is_categorical_
     def __init__(self, net_builder=None, net_builder_kwargs=None, *,
                  hidden_layer_sizes=(128, 128), activation="auto", dropout=0.0, weight_decay=0.0,
                  n_epochs=100, tol=TOL, batch_size="auto", learning_rate="auto", train_prop="auto",
-                 n_best_nets=5, with_restarts=True, repeat_train=1, criterion="auto", device="auto",
+                 n_best_nets=10, with_restarts=True, repeat_train=1, criterion="auto", device="auto",
                  verbose=False, random_state=None, warm_start=False, n_workers=0,
                  checkpoint=None, amp=False, compile=False, standardize="robust",
                  categorical_features="auto", class_weight=None):
