@@ -4,14 +4,15 @@ On the small networks of tabular data a training step costs what its kernels are
 launched for, not what they compute: autograd's graph (a node per layer, activation and
 loss term) costs more than the arithmetic. For a ``torch.nn.Sequential`` of ``Linear``
 layers, ``Dropout`` and ReLU / GELU / SiLU / tanh / sigmoid / identity activations
-trained with one of the built-in criteria, :func:`manual_step` computes the same gradients directly (one
-matrix product per gradient; an activation's derivative by torch's own backward kernel,
-the one autograd runs; the loss and its gradient together): about 40% less time per
-step. Anything else (other layers or activations, hooks, frozen parameters, other
-criteria, mixed precision, sparse inputs) goes through autograd as usual. A module that
-prepares its MLP's input itself (categorical columns' one-hot inputs and embeddings)
-takes part through ``manual_inputs``: it builds the input, and sets its own parameters'
-gradients from the input's gradient.
+trained with one of the built-in criteria, :func:`manual_step` computes the same
+gradients directly (one matrix product per gradient; an activation's derivative by
+torch's own backward kernel, the one autograd runs; the loss and its gradient together):
+about 40% less time per step. Anything else (other layers or activations, hooks, frozen
+parameters, other criteria, mixed precision, sparse inputs) goes through autograd as
+usual. A module that prepares its MLP's input itself (categorical columns' one-hot
+inputs and embeddings, periodic embeddings of numbers) takes part through
+``manual_inputs``: it builds the input, and sets its own parameters' gradients from the
+input's gradient.
 """
 
 import torch

@@ -38,8 +38,10 @@ from .nets import (
     ACTIVATIONS,
     CategoricalInput,
     InputScaled,
+    TabularInput,
     build_categorical_mlp,
     build_mlp,
+    build_periodic_mlp,
     compress_tails,
 )
 from .persistence import PersistenceMixin
@@ -226,15 +228,16 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         "compile": ["boolean", str],
         "standardize": ["boolean", StrOptions({"robust", "standard"})],
         "categorical_features": [StrOptions({"auto"}), "array-like", None],
+        "numeric_embedding": [StrOptions({"periodic"}), None],
     }
 
     def __init__(self, net_builder=None, net_builder_kwargs=None, *,
                  hidden_layer_sizes=(128, 128), activation="auto", dropout=0.0, weight_decay=0.0,
                  n_epochs=100, tol=TOL, batch_size="auto", learning_rate="auto", train_prop="auto",
-                 n_best_nets=10, with_restarts=True, repeat_train=1, criterion="auto", device="auto",
-                 verbose=False, random_state=None, warm_start=False, n_workers=0,
+                 n_best_nets=10, with_restarts=True, repeat_train=1, criterion="auto",
+                 device="auto", verbose=False, random_state=None, warm_start=False, n_workers=0,
                  checkpoint=None, amp=False, compile=False, standardize="robust",
-                 categorical_features="auto"):
+                 categorical_features="auto", numeric_embedding=None):
         self.net_builder = net_builder
         self.net_builder_kwargs = net_builder_kwargs
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -260,6 +263,7 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         self.compile = compile
         self.standardize = standardize
         self.categorical_features = categorical_features
+        self.numeric_embedding = numeric_embedding
 
     # ------------------------------------------------------------------ params
     def set_params(self, **params):
@@ -326,8 +330,12 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
     #: Validation rows that ``train_prop='auto'`` keeps on small data (0: always 0.9).
     _min_valid_rows = 0
 
+    #: Models pickled before ``numeric_embedding`` existed had none.
+    numeric_embedding = None
+
     def _activation(self):
         return self._auto_activation if self.activation == "auto" else self.activation
+
 
     def _build_net(self, n_features, n_outputs, cardinalities=None):
         """The network for ``n_features`` numeric inputs and categorical columns of these
@@ -348,6 +356,8 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         cards = list(cardinalities or [])
         if self.net_builder is None:
             shape = (self._check_hidden_layer_sizes(), self._activation(), self.dropout)
+            if self.numeric_embedding == "periodic" and n_features:
+                return build_periodic_mlp(n_features, n_outputs, cards, *shape)
             if cards:
                 return build_categorical_mlp(n_features, n_outputs, cards, *shape)
             return build_mlp(n_features, n_outputs, *shape)
@@ -571,6 +581,14 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
                 "warm_start continues with the fitted encoding and scaling "
                 f"(categorical_features={encoded!r}, standardize={scaling!r}); these "
                 "parameters changed since: fit with warm_start=False to apply them.")
+        inner = net.net if isinstance(net, InputScaled) else net
+        if self.net_builder is None and isinstance(inner, TabularInput) != (
+                self.numeric_embedding == "periodic" and self.encoder_.n_numeric > 0):
+            raise ValueError(
+                "warm_start continues with the fitted network, built with"
+                f"{'' if isinstance(inner, TabularInput) else 'out'} periodic embeddings; "
+                f"numeric_embedding={self.numeric_embedding!r} asks otherwise: fit with "
+                "warm_start=False to apply it.")
 
     def _set_fitted(self, trainer, device, net):
         if isinstance(net, InputScaled):

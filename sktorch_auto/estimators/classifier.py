@@ -34,7 +34,7 @@ class TorchClassifier(ClassifierMixin, BaseTorchEstimator):
 n_epochs, tol, \
 batch_size, learning_rate, train_prop, n_best_nets, with_restarts, repeat_train, criterion, \
 device, verbose, random_state, warm_start, n_workers, checkpoint, amp, compile, \
-standardize, categorical_features
+standardize, categorical_features, numeric_embedding
         As in :class:`~sktorch_auto.TorchRegressor`.
     class_weight : None, 'balanced' or dict, default=None
         Weights of the classes, applied through per-output weights (multiplied with
@@ -73,10 +73,10 @@ is_categorical_
     def __init__(self, net_builder=None, net_builder_kwargs=None, *,
                  hidden_layer_sizes=(128, 128), activation="auto", dropout=0.0, weight_decay=0.0,
                  n_epochs=100, tol=TOL, batch_size="auto", learning_rate="auto", train_prop="auto",
-                 n_best_nets=10, with_restarts=True, repeat_train=1, criterion="auto", device="auto",
-                 verbose=False, random_state=None, warm_start=False, n_workers=0,
+                 n_best_nets=10, with_restarts=True, repeat_train=1, criterion="auto",
+                 device="auto", verbose=False, random_state=None, warm_start=False, n_workers=0,
                  checkpoint=None, amp=False, compile=False, standardize="robust",
-                 categorical_features="auto", class_weight=None):
+                 categorical_features="auto", numeric_embedding=None, class_weight=None):
         super().__init__(
             net_builder, net_builder_kwargs, hidden_layer_sizes=hidden_layer_sizes,
             activation=activation, dropout=dropout, weight_decay=weight_decay,
@@ -86,6 +86,7 @@ is_categorical_
             device=device, verbose=verbose, random_state=random_state, warm_start=warm_start,
             n_workers=n_workers, checkpoint=checkpoint, amp=amp, compile=compile,
             standardize=standardize, categorical_features=categorical_features,
+            numeric_embedding=numeric_embedding,
         )
         self.class_weight = class_weight
 

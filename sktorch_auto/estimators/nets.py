@@ -1,6 +1,8 @@
 """The built-in network: a multi-layer perceptron sized from the data (E3), the input
 scaling in front of it, and the inputs of categorical columns (one-hot or embeddings)."""
 
+import math
+
 import numpy as np
 import torch
 from torch import nn
@@ -247,6 +249,162 @@ class CategoricalInput(nn.Module):
             weight.grad = torch.zeros_like(weight).index_add_(0, index, rows)
 
         return full, slice(full.shape[1] - width, None), backward
+
+
+#: ``numeric_embedding='periodic'``: each numeric input ``x`` also enters the network as
+#: ``PERIODIC_DIM`` learned combinations of ``cos(2 pi (w x + b))`` for
+#: ``PERIODIC_FREQUENCIES`` learned frequencies ``w`` (drawn from N(0, PERIODIC_SIGMA) in
+#: standardised units) and phases ``b``: the "PBLD" embedding of RealMLP (Holzmueller et
+#: al. 2024), after Gorishniy et al. 2022 ("On embeddings for numerical features").
+PERIODIC_FREQUENCIES = 16
+PERIODIC_DIM = 4
+PERIODIC_SIGMA = 0.1
+
+
+class TabularInput(nn.Module):
+    """``net`` applied to numeric inputs, their periodic embeddings and their rows'
+    encoded categories.
+
+    ``forward(x, codes=None)``: ``net`` receives ``[x, one-hot categories, category
+    embeddings, periodic embeddings of x]`` (see :class:`CategoricalInput` for the
+    categories and :data:`PERIODIC_FREQUENCIES` for the embeddings), ``n_numeric *
+    (1 + PERIODIC_DIM) + CategoricalInput.encoded_width(cardinalities, ...)`` columns.
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+    n_numeric : int
+    cardinalities : sequence of int, default=()
+    one_hot_max, embedding_dim, neutral_reserved
+        As in :class:`CategoricalInput`.
+    """
+
+    def __init__(self, net, n_numeric, cardinalities=(), one_hot_max=ONE_HOT_MAX,
+                 embedding_dim=EMBEDDING_DIM, neutral_reserved=0):
+        super().__init__()
+        self.net = net
+        self.n_numeric = int(n_numeric)
+        k, d = PERIODIC_FREQUENCIES, PERIODIC_DIM
+        params = list(net.parameters())
+        dtype = params[0].dtype if params else torch.float32
+        self.frequency = nn.Parameter(torch.randn(n_numeric, k, dtype=dtype) * PERIODIC_SIGMA)
+        self.phase = nn.Parameter(torch.rand(n_numeric, k, dtype=dtype))
+        self.mix = nn.Parameter(torch.randn(n_numeric, k, d, dtype=dtype) / math.sqrt(k))
+        self.mix_bias = nn.Parameter(torch.zeros(n_numeric, d, dtype=dtype))
+        self.categorical = (CategoricalInput(nn.Identity(), cardinalities, one_hot_max,
+                                             embedding_dim, neutral_reserved)
+                            if len(cardinalities) else None)
+        if neutral_reserved and self.categorical is not None:
+            self._neutral(neutral_reserved)
+
+    @staticmethod
+    def encoded_width(n_numeric, cardinalities=(), one_hot_max=ONE_HOT_MAX,
+                      embedding_dim=EMBEDDING_DIM):
+        """Number of inputs of ``net``."""
+        return n_numeric * (1 + PERIODIC_DIM) + CategoricalInput.encoded_width(
+            cardinalities, one_hot_max, embedding_dim)
+
+    @torch.no_grad()
+    def _neutral(self, reserved):
+        first = self.net[0] if isinstance(self.net, nn.Sequential) and len(self.net) else None
+        if isinstance(first, nn.Linear):
+            for offset in self.categorical.one_hot_offsets.tolist():
+                start = self.n_numeric + offset
+                first.weight[:, start:start + reserved] = 0.0
+
+    def _angles(self, x):
+        """``2 pi (w x + b)`` of every numeric input and frequency, shape (n_numeric,
+        rows, frequencies)."""
+        turn = 2 * math.pi
+        return torch.addcmul((self.phase * turn).unsqueeze(1), x.t().unsqueeze(2),
+                             (self.frequency * turn).unsqueeze(1))
+
+    def _periodic(self, x, cos=None):
+        """The embeddings, shape (rows, n_numeric * PERIODIC_DIM) (``cos``: the cosines of
+        :meth:`_angles` when the caller has them).
+
+        In training, one batched matrix product. In evaluation each row's embedding must
+        not depend on the other rows of its batch, and in float32 it would, in the last
+        bits: the vectorised and the scalar code paths of torch's kernels (which one a
+        row takes depends on its position) round differently, and a matrix product's
+        blocking depends on the number of rows. So there the angles and cosines are
+        computed in float64 and mixed by products and a sum.
+        """
+        if cos is None and not self.training:
+            turn = 2 * math.pi
+            angles = (x.t().unsqueeze(2).double() * (self.frequency.double() * turn).unsqueeze(1)
+                      + (self.phase.double() * turn).unsqueeze(1))
+            mixed = (torch.cos(angles).to(self.mix.dtype).unsqueeze(3)
+                     * self.mix.unsqueeze(1)).sum(2) + self.mix_bias.unsqueeze(1)
+        else:
+            cos = torch.cos(self._angles(x)) if cos is None else cos
+            mixed = torch.baddbmm(self.mix_bias.unsqueeze(1), cos, self.mix)
+        return mixed.transpose(0, 1).reshape(len(x), -1)
+
+    def _parts(self, x, codes, index=None):
+        parts = [x]
+        if self.categorical is not None:
+            parts += self.categorical.encode(codes, x.dtype, index)
+        return parts
+
+    def forward(self, x, codes=None):
+        parts = self._parts(x, codes)
+        if self.n_numeric:
+            parts.append(self._periodic(x))
+        return self.net(torch.cat(parts, dim=1))
+
+    def manual_inputs(self, x, codes=None):
+        """The MLP's input for :func:`~sktorch_auto.core.manual.manual_step`, and the
+        backward pass of the embeddings (periodic ones and categories')."""
+        if x.dim() != 2 or (self.categorical is not None and (
+                codes is None or codes.dtype != torch.long)):
+            return None
+        cat = self.categorical
+        index = None if cat is None or cat.embedding is None else cat._embedded_index(codes)
+        parts = self._parts(x, codes, index)
+        angles = cos = None
+        if self.n_numeric:
+            angles = self._angles(x)
+            cos = torch.cos(angles)
+            parts.append(self._periodic(x, cos))
+        full = torch.cat(parts, dim=1)
+        n_cat = 0 if index is None else index.shape[1] * cat.embedding_dim
+        n_periodic = self.n_numeric * PERIODIC_DIM
+        if not n_cat + n_periodic:
+            return full, None, None
+
+        def backward(grad):
+            if n_cat:
+                weight = cat.embedding.weight
+                rows = grad[:, :n_cat].reshape(-1, cat.embedding_dim).to(weight.dtype)
+                weight.grad = torch.zeros_like(weight).index_add_(0, index.reshape(-1), rows)
+            if n_periodic:
+                self._periodic_backward(x, angles, cos, grad[:, n_cat:])
+
+        return full, slice(full.shape[1] - n_cat - n_periodic, None), backward
+
+    def _periodic_backward(self, x, angles, cos, grad):
+        """Set the periodic embeddings' gradients from ``grad`` (rows, n_numeric * dim)."""
+        # contiguous: batched products of strided views take a slow path (10x)
+        g = grad.reshape(len(x), self.n_numeric, PERIODIC_DIM).transpose(0, 1).contiguous()
+        self.mix.grad = torch.bmm(cos.transpose(1, 2), g)
+        self.mix_bias.grad = g.sum(1)
+        g_angles = torch.bmm(g, self.mix.transpose(1, 2)).mul_(torch.sin(angles)).mul_(
+            -2 * math.pi)
+        self.phase.grad = g_angles.sum(1)
+        self.frequency.grad = torch.bmm(x.t().contiguous().unsqueeze(1), g_angles).squeeze(1)
+
+
+def build_periodic_mlp(n_features_in, n_outputs, cardinalities=(), hidden_layer_sizes=(64, 64),
+                       activation="relu", dropout=0.0, one_hot_max=None, embedding_dim=None):
+    """The built-in MLP with periodic embeddings of its ``n_features_in`` numeric inputs
+    (and categorical columns of these ``cardinalities``), see :class:`TabularInput`."""
+    one_hot_max = ONE_HOT_MAX if one_hot_max is None else one_hot_max
+    embedding_dim = EMBEDDING_DIM if embedding_dim is None else embedding_dim
+    width = TabularInput.encoded_width(n_features_in, cardinalities, one_hot_max, embedding_dim)
+    mlp = build_mlp(width, n_outputs, hidden_layer_sizes, activation, dropout)
+    return TabularInput(mlp, n_features_in, cardinalities, one_hot_max, embedding_dim,
+                        neutral_reserved=2)
 
 
 def build_categorical_mlp(n_features_in, n_outputs, cardinalities, hidden_layer_sizes=(64, 64),

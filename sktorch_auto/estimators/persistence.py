@@ -223,6 +223,7 @@ class PersistenceMixin:
             raise ValueError(f"{os.fspath(path)!r} holds a {content.get('estimator')}, "
                              f"not a {cls.__name__}.")
         params = dict(content["params"])
+        params.setdefault("numeric_embedding", None)  # files written before it existed
         record = content.get("builder")
         if record is not None or net_builder is not None:
             params["net_builder"] = resolve_builder(

@@ -8,7 +8,7 @@ import torch
 
 from sktorch_auto import TorchClassifier, TorchRegressor
 from sktorch_auto.core.split import train_valid_split
-from sktorch_auto.estimators.nets import InputScaled
+from sktorch_auto.estimators.nets import InputScaled, TabularInput
 from sktorch_auto.estimators.scaling import input_statistics
 
 
@@ -83,6 +83,9 @@ def test_standardize_false_keeps_the_bare_network():
     clf = TorchClassifier(n_epochs=2, device="cpu", random_state=0, standardize=False)
     clf.fit(X, y > 1000)
     assert isinstance(clf.net_, torch.nn.Sequential)
+    periodic = TorchClassifier(n_epochs=2, device="cpu", random_state=0, standardize=False,
+                               numeric_embedding="periodic").fit(X, y > 1000)
+    assert isinstance(periodic.net_, TabularInput)  # no InputScaled around it
 
 
 def test_scaling_travels_with_the_saved_weights(tmp_path):

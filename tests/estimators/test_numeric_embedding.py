@@ -1,0 +1,142 @@
+"""``numeric_embedding='periodic'``: periodic embeddings of the numeric inputs (issue 15)."""
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from sktorch_auto import TorchClassifier, TorchRegressor
+from sktorch_auto.core.criterion import MixedCriterion, SoftmaxCriterion
+from sktorch_auto.core.manual import manual_step
+from sktorch_auto.estimators import nets
+from sktorch_auto.estimators.nets import TabularInput, build_periodic_mlp
+
+FAST = dict(n_epochs=15, device="cpu", random_state=0)
+
+
+def _table(n=160, seed=0):
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({"a": rng.normal(size=n), "b": rng.uniform(-3, 3, size=n),
+                       "colour": rng.choice(["red", "green", "blue"], size=n),
+                       "city": rng.choice([f"c{i}" for i in range(80)], size=n)})
+    df.loc[::9, "a"] = np.nan
+    return df
+
+
+@pytest.mark.parametrize("activation", ["relu", "gelu"])
+@pytest.mark.parametrize("cards", [(), (4, 7), (4, 90, 6)])  # none, one-hot, + embedded
+@pytest.mark.parametrize("softmax", [False, True])
+def test_hand_written_gradients_equal_autograd(activation, cards, softmax):
+    torch.manual_seed(0)
+    n_out = 3 if softmax else 2
+    net = build_periodic_mlp(4, n_out, list(cards), (16, 8), activation).double()
+    x = torch.randn(30, 4, dtype=torch.float64)
+    codes = torch.stack([torch.randint(0, c, (30,)) for c in cards], 1) if cards else None
+    inputs = [x] if codes is None else [x, codes]
+    if softmax:
+        criterion = SoftmaxCriterion()
+        target = torch.nn.functional.one_hot(torch.arange(30) % 3, 3).double()
+    else:
+        criterion = MixedCriterion(None, [1, 0], ([0.5, 0.0], [2.0, 1.0]))
+        target = torch.stack([torch.randn(30), (torch.randn(30) > 0).double()], 1).double()
+    step = manual_step(net, criterion)
+    assert step is not None
+    loss = step(inputs, target, None)
+    manual = {name: p.grad.clone() for name, p in net.named_parameters()}
+    net.zero_grad(set_to_none=True)
+    reference = criterion(net(*inputs), target)
+    reference.backward()
+    assert loss.item() == pytest.approx(reference.item(), rel=1e-12)
+    for name, p in net.named_parameters():
+        torch.testing.assert_close(manual[name], p.grad, rtol=1e-10, atol=1e-12)
+        if name in ("frequency", "phase", "mix", "mix_bias"):
+            assert p.grad.abs().sum() > 0  # the embeddings really learn
+
+
+def test_the_embedding_is_periodic_in_its_input_and_the_same_in_train_and_eval():
+    torch.manual_seed(0)
+    net = build_periodic_mlp(2, 1, [], (8,), "relu").double()
+    x = torch.randn(50, 2, dtype=torch.float64)
+    with torch.no_grad():
+        train = net._periodic(x)
+        net.eval()
+        exact = net._periodic(x)
+        torch.testing.assert_close(train, exact, rtol=0, atol=1e-12)
+        # a shift by one period of every frequency of column 0 changes nothing there
+        net.frequency[0] = 0.25  # period 4 in standardised units
+        shifted = x.clone()
+        shifted[:, 0] += 4.0
+        torch.testing.assert_close(net._periodic(shifted)[:, :nets.PERIODIC_DIM],
+                                   net._periodic(x)[:, :nets.PERIODIC_DIM])
+    width = TabularInput.encoded_width(2)
+    assert width == 2 * (1 + nets.PERIODIC_DIM) and net.net[0].in_features == width
+
+
+def test_reserved_codes_start_neutral():
+    torch.manual_seed(0)
+    net = build_periodic_mlp(3, 1, [5, 90], (8,), "relu")
+    first = net.net[0].weight
+    # one-hot block of the 5-code column starts after the 3 numeric inputs
+    assert torch.all(first[:, 3:5] == 0) and torch.any(first[:, 5:8] != 0)
+    embedding = net.categorical.embedding.weight
+    assert torch.all(embedding[:2] == 0) and torch.any(embedding[2:] != 0)
+
+
+@pytest.mark.parametrize("estimator", [TorchClassifier, TorchRegressor])
+def test_estimators_fit_tables_and_arrays_with_it(estimator):
+    df = _table()
+    y = (df["b"] > 0).to_numpy() if estimator is TorchClassifier else df["b"].to_numpy() * 2
+    model = estimator(**FAST, numeric_embedding="periodic").fit(df, y)
+    assert isinstance(model.net_.net, TabularInput)
+    assert manual_step(model.net_.net, model.criterion_) is not None
+    assert model.score(df, y) > (0.8 if estimator is TorchClassifier else 0.5)
+    # numeric-only arrays, and a table of categories only (nothing to embed)
+    X = df[["a", "b"]].fillna(0).to_numpy()
+    assert isinstance(estimator(**FAST, numeric_embedding="periodic").fit(X, y).net_.net,
+                      TabularInput)
+    only_text = estimator(**FAST, numeric_embedding="periodic").fit(df[["colour"]], y)
+    assert not isinstance(only_text.net_.net, TabularInput)
+
+
+def test_saved_pickled_and_old_files(tmp_path):
+    from sktorch_auto.core.checkpoint import load_checkpoint, save_checkpoint
+
+    df = _table()
+    y = (df["b"] > 0).to_numpy()
+    clf = TorchClassifier(**FAST, numeric_embedding="periodic").fit(df, y)
+    clf.save(tmp_path / "m.skt")
+    loaded = TorchClassifier.load(tmp_path / "m.skt")
+    np.testing.assert_array_equal(loaded.predict_proba(df), clf.predict_proba(df))
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(clf)).predict_proba(df),
+                                  clf.predict_proba(df))
+    # a file written before the parameter existed: no embedding, loads as it was
+    plain = TorchClassifier(**FAST).fit(df, y)
+    plain.save(tmp_path / "plain.skt")
+    content = load_checkpoint(tmp_path / "plain.skt")
+    del content["params"]["numeric_embedding"]
+    save_checkpoint(tmp_path / "old.skt", content)
+    old = TorchClassifier.load(tmp_path / "old.skt")
+    assert old.get_params()["numeric_embedding"] is None
+    np.testing.assert_array_equal(old.predict_proba(df), plain.predict_proba(df))
+    # a model pickled before it existed lacks the attribute: it reads as None
+    del vars(plain)["numeric_embedding"]
+    assert pickle.loads(pickle.dumps(plain)).get_params()["numeric_embedding"] is None
+
+
+def test_warm_start_refuses_to_ignore_a_changed_embedding():
+    df = _table()
+    y = df["b"].to_numpy()
+    reg = TorchRegressor(**FAST, warm_start=True).fit(df, y)
+    before = reg.predict(df)
+    reg.set_params(numeric_embedding="periodic")
+    with pytest.raises(ValueError, match="numeric_embedding='periodic'"):
+        reg.fit(df, y)
+    np.testing.assert_array_equal(reg.predict(df), before)
+    reg.set_params(numeric_embedding=None).fit(df, y)  # unchanged: continues
+
+
+def test_bad_values_are_refused():
+    with pytest.raises(ValueError, match="numeric_embedding"):
+        TorchRegressor(numeric_embedding="pbld").fit(np.zeros((10, 2)), np.arange(10.0))
