@@ -236,22 +236,26 @@ def _summary_line(label, outcomes):
             f"{counts['loss']} worse, {counts['failed']} failed)")
 
 
-def _against(results, path):
-    """This run's raw scores against an earlier run's, table by table (paired)."""
+def _against(results, path, contender="raw"):
+    """This run's scores of ``contender`` against an earlier run's, table by table
+    (paired over the same splits; tables without complete, error-free results in both
+    are left out)."""
     with open(path) as f:
-        earlier = {r["table"]: r["contenders"].get("raw") for r in json.load(f)["results"]}
+        earlier = {r["table"]: r["contenders"].get(contender)
+                   for r in json.load(f)["results"]}
     outcomes, diffs = [], []
-    print(f"\nraw against {path} (this run minus that one, mean +- SE over splits)")
+    print(f"\n{contender} against {path} (this run minus that one, mean +- SE over splits)")
     for r in results:
-        before = earlier.get(r["table"])
-        if before is None or len(before["scores"]) != len(r["contenders"]["raw"]["scores"]):
+        now, before = r["contenders"][contender], earlier.get(r["table"])
+        if before is None or before["errors"] or now["errors"] or \
+                len(before["scores"]) != len(now["scores"]):
             continue
-        outcome = _compare(r["contenders"]["raw"], before)
-        mean, se = _mean_se(np.asarray(r["contenders"]["raw"]["scores"]) -
-                            np.asarray(before["scores"]))
+        outcome = _compare(now, before)
+        mean, se = _mean_se(np.asarray(now["scores"]) - np.asarray(before["scores"]))
         outcomes.append(outcome)
         diffs.append(mean)
-        print(f"  {r['table']:13} {mean:+.4f} +- {se:.4f}  {outcome}")
+        print(f"  {r['table']:13} {mean:+.4f} +- {se:.4f}  {outcome}  time "
+              f"{np.mean(now['fit_s']):.2f}s vs {np.mean(before['fit_s']):.2f}s")
     if outcomes:
         print(_summary_line("this run vs that one", outcomes) +
               f"; mean difference {np.mean(diffs):+.4f}")

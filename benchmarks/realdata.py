@@ -401,27 +401,6 @@ def _markdown(results, shown, n_splits, time_scale):
               " | ".join(cells) + " |")
 
 
-def _against(results, path, n_splits):
-    with open(path) as f:
-        earlier = {r["table"]: r["contenders"].get("ours") for r in json.load(f)["results"]}
-    outcomes, diffs = [], []
-    print(f"\nours against {path} (this run minus that one, mean +- SE over splits)")
-    for r in results:
-        now, before = r["contenders"]["ours"], earlier.get(r["table"])
-        if before is None or not _complete(now, n_splits) or \
-                len(before["scores"]) != n_splits or before["errors"]:
-            continue
-        d = np.asarray(now["scores"]) - np.asarray(before["scores"])
-        mean, se = rvp._mean_se(d)
-        outcomes.append(rvp._compare(now, before))
-        diffs.append(mean)
-        print(f"  {r['table']:13} {mean:+.4f} +- {se:.4f}  {outcomes[-1]}  "
-              f"time {np.mean(now['fit_s']):.2f}s vs {np.mean(before['fit_s']):.2f}s")
-    if outcomes:
-        print(rvp._summary_line("this run vs that one", outcomes) +
-              f"; mean difference {np.mean(diffs):+.4f}")
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tables", default=None,
@@ -505,7 +484,7 @@ def main():
     if args.markdown:
         _markdown(results, shown, args.splits, time_scale)
     if args.against:
-        _against(results, args.against, args.splits)
+        rvp._against(results, args.against, "ours")
     total = time.perf_counter() - t_start
     print(f"total time {total:.0f}s")
     if args.json:
