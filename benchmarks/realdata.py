@@ -337,6 +337,9 @@ def _cell(r, n_splits, time_scale=1.0, max_len=40):
 
 
 def _outcome(a, b, n_splits):
+    """Ours (``a``) against ``b`` over the splits; None where either did not run."""
+    if not a["errors"] and not a["scores"]:
+        return None
     if not _complete(b, n_splits):
         return None if not b["errors"] else "win"
     if not _complete(a, n_splits):
@@ -470,16 +473,18 @@ def main():
 
     print(f"\nmean +- standard error over {args.splits} split(s) (mean fit seconds"
           + (f"; cached times x {time_scale:.2f}" if time_scale != 1.0 else "") + ")")
-    width = {c: max(len(c), *(len(_cell(r["contenders"][c], args.splits)) for r in results))
-             for c in shown}
+    def cell(r, c):
+        res = r["contenders"][c]
+        return _cell(res, args.splits, time_scale if (c in CACHED and res["cached"]) else 1.0)
+
+    width = {c: max(len(c), *(len(cell(r, c)) for r in results)) for c in shown}
     head = f"{'table':13} {'task':10} {'rows':>6} {'metric':8}  " + "  ".join(
         f"{c:{width[c]}}" for c in shown)
     print(head)
     print("-" * len(head))
     for r in results:
         print(f"{r['table']:13} {r['task']:10} {r['n_rows']:6d} {r['metric']:8}  " +
-              "  ".join(f"{_cell(r['contenders'][c], args.splits):{width[c]}}"
-                        for c in shown))
+              "  ".join(f"{cell(r, c):{width[c]}}" for c in shown))
     lines = _summaries(results, shown, args.splits, time_scale)
     if args.markdown:
         _markdown(results, shown, args.splits, time_scale)
