@@ -152,7 +152,8 @@ def _sequential_step(net, criterion):
             saved = [x]  # the input of each layer
             out = x
             # dropout layer -> its mask: torch's own kernel, so the same draws as
-            # autograd's dropout for the same seed (in the same memory layout)
+            # autograd's dropout for the same seed where the layout is the same
+            # (row-major; the column-major GELU path draws as many, in another order)
             masks = {}
             for i, layer in enumerate(layers):
                 if type(layer) is nn.Dropout:

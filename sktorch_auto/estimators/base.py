@@ -33,6 +33,7 @@ from ..core.device import resolve_device
 from ..core.predict import RawInputs, apply_net
 from ..core.split import train_valid_split
 from ..core.trainer import PytorchTrainer
+from . import nets
 from .datasets import CSRDataset
 from .nets import (
     ACTIVATIONS,
@@ -333,14 +334,20 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
     #: Models pickled before ``numeric_embedding`` existed had none.
     numeric_embedding = None
 
+    #: The one-hot limit (``nets.ONE_HOT_MAX``) a fitted model was built with; models
+    #: fitted before it was recorded used 10. A fit records the limit of its time, so
+    #: that ``load`` and ``warm_start`` rebuild the network it trained.
+    _one_hot_max = 10
+
     def _activation(self):
         return self._auto_activation if self.activation == "auto" else self.activation
 
-
-    def _build_net(self, n_features, n_outputs, cardinalities=None):
+    def _build_net(self, n_features, n_outputs, cardinalities=None, one_hot_max=None):
         """The network for ``n_features`` numeric inputs and categorical columns of these
-        ``cardinalities`` (None: no codes input), behind the input scaling."""
-        net = self._build_inner_net(n_features, n_outputs, cardinalities)
+        ``cardinalities`` (None: no codes input), behind the input scaling; columns of at
+        most ``one_hot_max`` codes one-hot encoded (default: the fitted model's limit)."""
+        net = self._build_inner_net(n_features, n_outputs, cardinalities,
+                                    self._one_hot_max if one_hot_max is None else one_hot_max)
         if not self.standardize:
             return net
         return InputScaled(n_features, net, fences=self.standardize == "robust")
@@ -352,14 +359,16 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
             return False
         return "cardinalities" in (_parameters(self.net_builder) or {})
 
-    def _build_inner_net(self, n_features, n_outputs, cardinalities=None):
+    def _build_inner_net(self, n_features, n_outputs, cardinalities, one_hot_max):
         cards = list(cardinalities or [])
         if self.net_builder is None:
             shape = (self._check_hidden_layer_sizes(), self._activation(), self.dropout)
             if self.numeric_embedding == "periodic" and n_features:
-                return build_periodic_mlp(n_features, n_outputs, cards, *shape)
+                return build_periodic_mlp(n_features, n_outputs, cards, *shape,
+                                          one_hot_max=one_hot_max)
             if cards:
-                return build_categorical_mlp(n_features, n_outputs, cards, *shape)
+                return build_categorical_mlp(n_features, n_outputs, cards, *shape,
+                                             one_hot_max=one_hot_max)
             return build_mlp(n_features, n_outputs, *shape)
         kwargs = dict(self.net_builder_kwargs or {})
         takes_codes = self._takes_codes()
@@ -470,8 +479,10 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         numeric, codes = self._encode(encoder, X)
         with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(seed)
+            one_hot_max = self._one_hot_max if warm else nets.ONE_HOT_MAX
             net = self.net_ if warm else self._build_net(
-                encoder.n_numeric, Y.shape[1], None if codes is None else encoder.cardinalities)
+                encoder.n_numeric, Y.shape[1], None if codes is None else encoder.cardinalities,
+                one_hot_max)
             if isinstance(net, InputScaled) and not warm:
                 self._set_input_scale(net, numeric, sample_weight, train_rows, encoder)
             # The network proper trains on rows scaled once, up front: no scaling
@@ -487,6 +498,7 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         for key, value in fitted.items():  # only now: a failed fit changes nothing
             setattr(self, key, value)
         self.encoder_ = encoder
+        self._one_hot_max = one_hot_max
         self._set_fitted(trainer, device, net)
         valid = trainer.valid_indices
         with warnings.catch_warnings():  # e.g. R^2 of a single validation sample

@@ -259,6 +259,9 @@ class CategoricalInput(nn.Module):
 PERIODIC_FREQUENCIES = 16
 PERIODIC_DIM = 4
 PERIODIC_SIGMA = 0.1
+#: Numbers the float64 evaluation path of the periodic embeddings holds at once (it takes
+#: the rows of a prediction batch a chunk at a time).
+EVAL_CHUNK_ELEMENTS = 2**22
 
 
 class TabularInput(nn.Module):
@@ -331,6 +334,11 @@ class TabularInput(nn.Module):
         computed in float64 and mixed by products and a sum.
         """
         if cos is None and not self.training:
+            # a few rows at a time: the products hold rows x n_numeric x 64 numbers
+            rows = max(1, EVAL_CHUNK_ELEMENTS // max(1, self.n_numeric * self.mix[0].numel()))
+            if len(x) > rows:
+                return torch.cat([self._periodic(x[i:i + rows])
+                                  for i in range(0, len(x), rows)])
             turn = 2 * math.pi
             angles = (x.t().unsqueeze(2).double() * (self.frequency.double() * turn).unsqueeze(1)
                       + (self.phase.double() * turn).unsqueeze(1))

@@ -136,6 +136,7 @@ class PersistenceMixin:
             "learning_rate_": self.learning_rate_,
             "encoder_": None if getattr(self, "encoder_", None) is None
             else self.encoder_.state(),
+            "one_hot_max": _to_plain(self._one_hot_max),
         }
 
     def _restore_fitted(self, fitted):
@@ -145,7 +146,9 @@ class PersistenceMixin:
             fitted = {**fitted, "encoder_": TableEncoder.identity(
                 fitted["n_features_in_"]).state()}
         for key, value in fitted.items():
-            if key == "encoder_":  # absent from files written before it existed
+            if key == "one_hot_max":  # absent from older files: their limit, 10
+                self._one_hot_max = value
+            elif key == "encoder_":  # absent from files written before it existed
                 self.encoder_ = None if value is None else TableEncoder.from_state(value)
             elif key == "feature_names_in_":
                 if value is not None:
@@ -223,7 +226,6 @@ class PersistenceMixin:
             raise ValueError(f"{os.fspath(path)!r} holds a {content.get('estimator')}, "
                              f"not a {cls.__name__}.")
         params = dict(content["params"])
-        params.setdefault("numeric_embedding", None)  # files written before it existed
         record = content.get("builder")
         if record is not None or net_builder is not None:
             params["net_builder"] = resolve_builder(

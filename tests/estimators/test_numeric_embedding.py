@@ -140,3 +140,38 @@ def test_warm_start_refuses_to_ignore_a_changed_embedding():
 def test_bad_values_are_refused():
     with pytest.raises(ValueError, match="numeric_embedding"):
         TorchRegressor(numeric_embedding="pbld").fit(np.zeros((10, 2)), np.arange(10.0))
+
+
+def test_files_saved_with_another_one_hot_limit_load(tmp_path, monkeypatch):
+    """A fitted model records the one-hot limit it was built with (files written before
+    the limit was recorded used 10), so changing the default does not break old files."""
+    from sktorch_auto.core.checkpoint import load_checkpoint, save_checkpoint
+
+    rng = np.random.default_rng(5)
+    df = pd.DataFrame({"x": rng.normal(size=400),  # 30 shops of ~13 rows: 32 codes
+                       "shop": rng.choice([f"s{i}" for i in range(30)], size=400)})
+    y = df["x"].to_numpy() + (df["shop"] < "s2").to_numpy()
+    monkeypatch.setattr(nets, "ONE_HOT_MAX", 10)
+    old_style = TorchRegressor(**FAST).fit(df, y)
+    assert old_style.net_.net.embedding is not None  # the shop column is embedded
+    old_style.save(tmp_path / "m.skt")
+    content = load_checkpoint(tmp_path / "m.skt")
+    del content["fitted"]["one_hot_max"]  # as files from before it was recorded
+    save_checkpoint(tmp_path / "old.skt", content)
+    monkeypatch.setattr(nets, "ONE_HOT_MAX", 64)
+    for path in ("m.skt", "old.skt"):
+        loaded = TorchRegressor.load(tmp_path / path)
+        np.testing.assert_array_equal(loaded.predict(df), old_style.predict(df))
+        loaded.set_params(warm_start=True).fit(df, y)  # continues with the same network
+        assert loaded.net_.net.embedding is not None
+    fresh = TorchRegressor(**FAST).fit(df, y)
+    assert fresh.net_.net.embedding is None  # today's limit one-hot encodes the shops
+
+
+def test_prediction_in_chunks_equals_one_pass(monkeypatch):
+    df = _table()
+    y = (df["b"] > 0).to_numpy()
+    clf = TorchClassifier(**FAST, numeric_embedding="periodic").fit(df, y)
+    whole = clf.predict_proba(df)
+    monkeypatch.setattr(nets, "EVAL_CHUNK_ELEMENTS", 3 * 64 * 7)  # 7 rows at a time
+    np.testing.assert_array_equal(clf.predict_proba(df), whole)
