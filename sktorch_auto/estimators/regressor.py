@@ -121,7 +121,8 @@ default='auto'
         on average (better on 6, e.g. +0.02 ROC AUC on attrition, +0.015 accuracy on
         hpc; worse on none); on the 8 regression tables it lost 0.002 on average. It
         costs 1.5-2x the time per step, which is why it is not the default. Ignored
-        with a ``net_builder``.
+        with a ``net_builder`` and on data without numeric columns; missing-indicator
+        inputs are embedded too.
 
     Attributes
     ----------
