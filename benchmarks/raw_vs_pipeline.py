@@ -52,7 +52,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.metrics import accuracy_score, r2_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 import sktorch_auto
 from sktorch_auto import TorchClassifier, TorchRegressor
@@ -112,7 +112,10 @@ def _as_strings(X):
     return out
 
 
-def _pipeline(task, X, seed):
+def preprocessor(X, scale=False):
+    """The hand-written preprocessing: numeric columns -> median imputation with missing
+    indicators (then ``StandardScaler`` when ``scale``); the others -> strings ->
+    constant imputation -> one-hot (dense)."""
     cat = [c for c in X.columns if is_categorical(X[c])]
     num = [c for c in X.columns if c not in cat]
     categorical = make_pipeline(
@@ -120,12 +123,15 @@ def _pipeline(task, X, seed):
         SimpleImputer(strategy="constant", fill_value="missing"),
         OneHotEncoder(handle_unknown="ignore", sparse_output=False),
     )
-    pre = ColumnTransformer(
-        [("num", SimpleImputer(strategy="median", add_indicator=True), num),
-         ("cat", categorical, cat)],
-        sparse_threshold=0.0,
-    )
-    return make_pipeline(pre, _torch_estimator(task, seed))
+    numeric = SimpleImputer(strategy="median", add_indicator=True)
+    if scale:
+        numeric = make_pipeline(numeric, StandardScaler())
+    return ColumnTransformer([("num", numeric, num), ("cat", categorical, cat)],
+                             sparse_threshold=0.0)
+
+
+def _pipeline(task, X, seed):
+    return make_pipeline(preprocessor(X), _torch_estimator(task, seed))
 
 
 def _hgb_frame(X):

@@ -58,13 +58,12 @@ import numpy as np
 import pandas as pd
 import sklearn
 import torch
-from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
+from sklearn.compose import TransformedTargetRegressor
 from sklearn.ensemble import HistGradientBoostingRegressor
-from sklearn.impute import SimpleImputer
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer, LabelEncoder, OneHotEncoder, StandardScaler
+from sklearn.preprocessing import LabelEncoder, StandardScaler
 
 import sktorch_auto
 
@@ -88,16 +87,7 @@ def _numeric_and_categorical(X):
 
 def _preprocessor(X):
     """impute (median + indicators) -> scale | strings -> impute -> one-hot (dense)."""
-    num, cat = _numeric_and_categorical(X)
-    categorical = make_pipeline(
-        FunctionTransformer(rvp._as_strings),
-        SimpleImputer(strategy="constant", fill_value="missing"),
-        OneHotEncoder(handle_unknown="ignore", sparse_output=False),
-    )
-    numeric = make_pipeline(SimpleImputer(strategy="median", add_indicator=True),
-                            StandardScaler())
-    return ColumnTransformer([("num", numeric, num), ("cat", categorical, cat)],
-                             sparse_threshold=0.0)
+    return rvp.preprocessor(X, scale=True)
 
 
 def _mlp(task, X, seed):

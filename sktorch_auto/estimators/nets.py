@@ -2,6 +2,7 @@
 scaling in front of it, and the inputs of categorical columns (one-hot or embeddings)."""
 
 import math
+from functools import partial
 
 import numpy as np
 import torch
@@ -198,11 +199,15 @@ class CategoricalInput(nn.Module):
         return sum(c if c <= one_hot_max else embedding_dim for c in map(int, cardinalities))
 
     @torch.no_grad()
-    def _neutral(self, reserved, n_numeric):
+    def _neutral(self, reserved, n_numeric, net=None):
+        """Zero the reserved codes' embeddings and the weights of their one-hot inputs in
+        the first layer of ``net`` (default: this module's), which reads ``n_numeric``
+        inputs ahead of the one-hot block."""
         if self.embedding is not None:
             for offset in self.embedded_offsets.tolist():
                 self.embedding.weight[offset:offset + reserved] = 0.0
-        first = self.net[0] if isinstance(self.net, nn.Sequential) and len(self.net) else None
+        net = self.net if net is None else net
+        first = net[0] if isinstance(net, nn.Sequential) and len(net) else None
         if isinstance(first, nn.Linear) and n_numeric is not None:
             for offset in self.one_hot_offsets.tolist():
                 first.weight[:, n_numeric + offset:n_numeric + offset + reserved] = 0.0
@@ -241,14 +246,17 @@ class CategoricalInput(nn.Module):
         if self.embedding is None:
             return full, None, None
         index = index.reshape(-1)
-        weight = self.embedding.weight
         width = len(self.embedded_offsets) * self.embedding_dim
 
-        def backward(grad):
-            rows = grad.reshape(-1, self.embedding_dim).to(weight.dtype)
-            weight.grad = torch.zeros_like(weight).index_add_(0, index, rows)
+        return full, slice(full.shape[1] - width, None), partial(
+            self._embedding_backward, index)
 
-        return full, slice(full.shape[1] - width, None), backward
+    def _embedding_backward(self, index, grad):
+        """Set the embedding table's gradient from the loss's gradient for the embedded
+        inputs (``index``: the flat table rows of :meth:`_embedded_index`)."""
+        weight = self.embedding.weight
+        rows = grad.reshape(-1, self.embedding_dim).to(weight.dtype)
+        weight.grad = torch.zeros_like(weight).index_add_(0, index, rows)
 
 
 #: ``numeric_embedding='periodic'``: each numeric input ``x`` also enters the network as
@@ -295,10 +303,9 @@ class TabularInput(nn.Module):
         self.mix = nn.Parameter(torch.randn(n_numeric, k, d, dtype=dtype) / math.sqrt(k))
         self.mix_bias = nn.Parameter(torch.zeros(n_numeric, d, dtype=dtype))
         self.categorical = (CategoricalInput(nn.Identity(), cardinalities, one_hot_max,
-                                             embedding_dim, neutral_reserved)
-                            if len(cardinalities) else None)
+                                             embedding_dim) if len(cardinalities) else None)
         if neutral_reserved and self.categorical is not None:
-            self._neutral(neutral_reserved)
+            self.categorical._neutral(neutral_reserved, self.n_numeric, self.net)
 
     @staticmethod
     def encoded_width(n_numeric, cardinalities=(), one_hot_max=ONE_HOT_MAX,
@@ -306,14 +313,6 @@ class TabularInput(nn.Module):
         """Number of inputs of ``net``."""
         return n_numeric * (1 + PERIODIC_DIM) + CategoricalInput.encoded_width(
             cardinalities, one_hot_max, embedding_dim)
-
-    @torch.no_grad()
-    def _neutral(self, reserved):
-        first = self.net[0] if isinstance(self.net, nn.Sequential) and len(self.net) else None
-        if isinstance(first, nn.Linear):
-            for offset in self.categorical.one_hot_offsets.tolist():
-                start = self.n_numeric + offset
-                first.weight[:, start:start + reserved] = 0.0
 
     def _angles(self, x):
         """``2 pi (w x + b)`` of every numeric input and frequency, shape (n_numeric,
@@ -383,9 +382,7 @@ class TabularInput(nn.Module):
 
         def backward(grad):
             if n_cat:
-                weight = cat.embedding.weight
-                rows = grad[:, :n_cat].reshape(-1, cat.embedding_dim).to(weight.dtype)
-                weight.grad = torch.zeros_like(weight).index_add_(0, index.reshape(-1), rows)
+                cat._embedding_backward(index.reshape(-1), grad[:, :n_cat])
             if n_periodic:
                 self._periodic_backward(x, angles, cos, grad[:, n_cat:])
 
