@@ -20,6 +20,8 @@ import torch
 
 FORMAT = "sktorch_auto.checkpoint"
 VERSION = 1
+#: The first bytes of every file torch.save writes (a zip archive).
+_ZIP_MAGIC = b"PK\x03\x04"
 _PLAIN = (str, int, float, bool, type(None))
 #: Builders that a file may name and that are called without being passed in.
 _TRUSTED_BUILDERS = set()
@@ -78,7 +80,10 @@ def atomic_write(path, write):
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=folder)
+    except OSError as exc:  # no such folder, no permission: name the user's path
+        raise OSError(exc.errno, f"Could not write {path!r}: {exc.strerror or exc}") from exc
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -109,12 +114,17 @@ def load_checkpoint(path, map_location="cpu"):
     path = os.fspath(path)
     with open(path, "rb") as f:
         data = f.read()
+    if not data.startswith(_ZIP_MAGIC):
+        raise ValueError(f"{path!r} is not an sktorch_auto model file (nor any torch file: "
+                         "a CSV or some other file?).")
     try:
         record = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any failure means an unreadable file
+        # torch's own message advises weights_only=False, i.e. running the file's code:
+        # not advice to pass on for a file that should hold weights only.
         raise ValueError(
             f"{path!r} is not a readable sktorch_auto checkpoint (corrupted, truncated, "
-            f"or holding objects other than weights and plain data): {exc}"
+            f"or holding objects other than weights and plain data; {type(exc).__name__})."
         ) from exc
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise ValueError(f"{path!r} is not an sktorch_auto checkpoint (or it is corrupted).")

@@ -207,6 +207,27 @@ def test_atomic_write_failure_keeps_the_previous_file(tmp_path):
     assert os.listdir(tmp_path) == ["c.pt"]
 
 
+def test_atomic_write_into_a_missing_folder_names_the_path(tmp_path):
+    path = tmp_path / "no such folder" / "c.pt"
+    with pytest.raises(OSError, match="no such folder") as info:
+        atomic_write(path, lambda f: f.write(b"x"))
+    assert ".part" not in str(info.value)  # the user's path, not the temporary file's
+    assert not (tmp_path / "no such folder").exists()
+
+
+def test_a_file_that_is_not_a_checkpoint_gets_a_plain_message(tmp_path):
+    csv = tmp_path / "data.csv"
+    csv.write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="not an sktorch_auto model file") as info:
+        load_checkpoint(csv)
+    assert "weights_only" not in str(info.value)
+    # A torch file holding objects: refused without torch's advice to unpickle it.
+    torch.save({"net": torch.nn.Linear(2, 1)}, tmp_path / "module.pt")
+    with pytest.raises(ValueError, match="not a readable") as info:
+        load_checkpoint(tmp_path / "module.pt")
+    assert "weights_only" not in str(info.value)
+
+
 # ------------------------------------------------------------------------ S16 load
 
 
