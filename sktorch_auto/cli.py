@@ -107,7 +107,22 @@ def _report(estimator, task):
 
 
 # -------------------------------------------------------------------------- commands
+def _check_writable(path, option):
+    """Refuse, before any training, an output path that could not be written."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise UsageError(f"{option} {path!r} is a folder; give a file name")
+    if not os.path.isdir(folder):
+        raise UsageError(f"{option} {path!r}: the folder {folder!r} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"{option} {path!r}: the folder {folder!r} is not writable")
+
+
 def cmd_fit(args):
+    _check_writable(args.out, "--out")
+    if args.plot:
+        _check_writable(args.plot, "--plot")
     columns = read_table(args.csv)
     targets = list(dict.fromkeys(args.target))
     missing = [t for t in targets if t not in columns]
@@ -149,7 +164,10 @@ def _categorical(estimator, features):
 
     names = [f for f, c in zip(features, encoder.is_categorical_) if c]
     rare = f"every value in < {MIN_FREQUENCY} rows: pooled"
-    return ", ".join(f"{n} ({len(c)} categories)" if c else f"{n} ({rare})"
+    def kept(c):
+        return "1 category" if len(c) == 1 else f"{len(c)} categories"
+
+    return ", ".join(f"{n} ({kept(c)})" if c else f"{n} ({rare})"
                      for n, c in zip(names, encoder.categories_))
 
 
@@ -163,6 +181,7 @@ def _load(path):
 
 
 def cmd_predict(args):
+    _check_writable(args.out, "--out")
     estimator, meta = _load(args.model)
     columns = read_table(args.csv)
     X = feature_table(columns, meta.get("features", []))

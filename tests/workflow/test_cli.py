@@ -112,6 +112,11 @@ def test_two_targets_with_a_binary_one_are_the_mixed_task(tmp_path):
      "n_epochs"),
     (lambda p: ["predict", "d.csv", "d.csv", "--out", "x.csv"], "d.csv"),
     (lambda p: ["info", "nothing.skt"], "cannot read"),
+    (lambda p: ["info", "d.csv"], "not an sktorch_auto model file"),
+    (lambda p: ["fit", "d.csv", "--target", "price", "--out", "no/m.skt"], "does not exist"),
+    (lambda p: ["fit", "d.csv", "--target", "price", "--out", "."], "is a folder"),
+    (lambda p: ["fit", "d.csv", "--target", "price", "--out", "m.skt", "--plot", "no/c.png"],
+     "does not exist"),
 ])
 def test_bad_input_is_one_line_and_exit_status_2(tmp_path, make_args, message):
     data = table(n=40)
@@ -121,6 +126,9 @@ def test_bad_input_is_one_line_and_exit_status_2(tmp_path, make_args, message):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr
     assert message in lines[0]
+    assert "weights_only" not in result.stderr  # torch's advice to unpickle: not passed on
+    if message in ("does not exist", "is a folder"):  # refused before any training
+        assert "task:" not in result.stdout
 
 
 def messy_table(n=300, seed=0):
