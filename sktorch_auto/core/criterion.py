@@ -57,9 +57,19 @@ def infer_regression_flags(targets):
 def check_output_shape(output, target):
     """S21: the network's output and the target must have the same shape."""
     if output.shape != target.shape:
+        hint = ""
+        if target.dim() == 1 and output.dim() == 2 and len(target) == len(output):
+            if output.shape[1] == 1:
+                hint = (" Give the dataset targets of shape (n, 1), e.g. y.reshape(-1, 1) "
+                        "or y.unsqueeze(1).")
+            else:
+                hint = (" Class indices? Targets are one-hot here, as the network's "
+                        f"{output.shape[1]} outputs: torch.nn.functional.one_hot(y, "
+                        f"{output.shape[1]}).float() (with criterion=SoftmaxCriterion for "
+                        "softmax cross-entropy).")
         raise ValueError(
             f"The network's output has shape {tuple(output.shape)} but the target has "
-            f"shape {tuple(target.shape)}; they must be equal (S21)."
+            f"shape {tuple(target.shape)}; they must be equal (S21).{hint}"
         )
 
 

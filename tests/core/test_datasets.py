@@ -149,6 +149,15 @@ def test_s21_output_shape_different_from_target_shape_is_a_value_error(d_out, ta
     assert str((8,) + target_shape[1:]) in message
 
 
+@pytest.mark.parametrize("d_out, hint", [(1, "y.reshape(-1, 1)"), (3, "one_hot(y, 3)")])
+def test_s21_one_dimensional_targets_get_a_hint(d_out, hint):
+    X, _ = linear_problem(n=40)
+    y = np.zeros(40, np.float32)
+    with pytest.raises(ValueError, match="S21") as info:
+        train(ArrayDataset(X, y), linear_net, (3, d_out), batch_size=8)
+    assert hint in str(info.value)
+
+
 class _Flat(torch.nn.Module):
     def __init__(self, d_in):
         super().__init__()
