@@ -206,7 +206,7 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "net_builder": [callable, None],
         "net_builder_kwargs": [dict, None],
-        "hidden_layer_sizes": ["array-like"],
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS) | {"auto"})],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
@@ -492,7 +492,8 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
             dataset = self._dataset(numeric, Y, weight, scaling, codes)
             del numeric  # the scaled float32 copy is what training needs
             trainer = PytorchTrainer(lambda: inner, [], device)
-            with torch_threads(self._fit_threads(inner, min(batch_size, n_samples), device)):
+            with torch_threads(self._fit_threads(inner, min(batch_size, n_samples), device)), \
+                    self._explain_shape_errors(encoder, codes):
                 trainer.train(dataset, **self._train_args(batch_size, criterion, train_prop),
                               split_seed=seed, stratify=stratify)
         for key, value in fitted.items():  # only now: a failed fit changes nothing
@@ -505,6 +506,30 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
             warnings.simplefilter("ignore")
             self.validation_score_ = float(self.score(_safe_indexing(X, valid), y[valid]))
         return self
+
+    @contextlib.contextmanager
+    def _explain_shape_errors(self, encoder, codes):
+        """A user's network that cannot take the encoded rows: say what it receives."""
+        try:
+            yield
+        except RuntimeError as exc:
+            text = str(exc)
+            if self.net_builder is None or not any(
+                    m in text for m in ("shapes cannot be multiplied", "size mismatch")):
+                raise
+            cards = [] if codes is None else list(encoder.cardinalities)
+            if self._takes_codes():
+                receives = (f"forward(x, codes) with {encoder.n_numeric} float inputs per "
+                            f"row and {len(cards)} code column{'' if len(cards) == 1 else 's'}")
+            else:
+                receives = (f"{encoder.n_numeric + sum(cards)} float inputs per row "
+                            f"({encoder.n_numeric} numeric, missing-value indicators "
+                            f"included, and {sum(cards)} one-hot inputs of {len(cards)} "
+                            f"categorical column{'' if len(cards) == 1 else 's'})")
+            raise ValueError(
+                f"The network of net_builder could not take its inputs ({text}). It "
+                f"receives {receives}; build it with the n_features_in it is passed "
+                "(by keyword, when net_builder takes a parameter of that name).") from exc
 
     def _encode(self, encoder, X):
         """``(numeric, codes)`` network inputs of ``X``; codes None without categorical

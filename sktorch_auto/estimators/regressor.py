@@ -28,8 +28,9 @@ class TorchRegressor(RegressorMixin, BaseTorchEstimator):
         one-hot encoded after the numeric inputs (``n_features_in`` counts them).
     net_builder_kwargs : dict, default=None
         The builder's own arguments (searchable as ``net_builder_kwargs__NAME``).
-    hidden_layer_sizes : sequence of int, default=(128, 128)
-        Hidden layers of the built-in MLP (chosen on ``benchmarks/quality.py``).
+    hidden_layer_sizes : int or sequence of int, default=(128, 128)
+        Hidden layers of the built-in MLP (chosen on ``benchmarks/quality.py``); an int
+        is one hidden layer of that width, as in scikit-learn's MLP.
     activation : {'auto', 'relu', 'tanh', 'gelu', 'silu', 'logistic', 'identity'}, \
 default='auto'
         Activation of the built-in MLP. 'auto' is 'gelu' for :class:`TorchRegressor`

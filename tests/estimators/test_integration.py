@@ -1,6 +1,7 @@
 """The estimators inside scikit-learn's tools: Pipeline, cross_val_score, GridSearchCV (E3, E4)."""
 
 import numpy as np
+import pytest
 import torch
 from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold, cross_val_score
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -115,3 +116,12 @@ def test_grid_search_over_user_builder_argument_inside_pipeline():
     _check_search(search, grid, X)
     width = search.best_params_["torchregressor__net_builder_kwargs__width"]
     assert search.best_estimator_[-1].net_.net[0].out_features == width
+
+
+def test_hidden_layer_sizes_as_an_int_is_one_layer_as_in_sklearn():
+    X, y = _classification()
+    net = TorchClassifier(**{**FAST, "n_epochs": 3}, hidden_layer_sizes=12).fit(X, y).net_
+    widths = [m.out_features for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    assert widths == [12, 1]
+    with pytest.raises(ValueError, match="hidden_layer_sizes"):
+        TorchClassifier(hidden_layer_sizes=0).fit(X, y)

@@ -384,6 +384,31 @@ def test_a_builder_without_cardinalities_gets_one_hot_columns():
     assert wrapper.net[0].in_features == width
 
 
+def test_a_builder_of_the_wrong_width_is_told_what_its_network_receives():
+    df, y = _table()
+    reg = TorchRegressor(lambda: torch.nn.Linear(df.shape[1], 1), **FAST)
+    with pytest.raises(ValueError, match="shapes cannot be multiplied") as info:
+        reg.fit(df, y)
+    assert "n_features_in" in str(info.value)
+    encoder = TorchRegressor(make_plain_net, **FAST).fit(df, y).encoder_
+    width = encoder.n_numeric + sum(encoder.cardinalities)
+    assert f"receives {width} float inputs per row" in str(info.value)
+    assert not hasattr(reg, "net_")  # nothing half-fitted
+
+    def failing(n_features_in, n_outputs):
+        class Broken(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.w = torch.nn.Parameter(torch.zeros(1))
+
+            def forward(self, x):
+                raise RuntimeError("my own bug")
+        return Broken()
+
+    with pytest.raises(RuntimeError, match="my own bug"):  # other errors pass unchanged
+        TorchRegressor(failing, **FAST).fit(df, y)
+
+
 # --------------------------------------------------------------- heavy tails
 def test_one_extreme_value_does_not_wreck_the_scaling_of_its_column():
     rng = np.random.default_rng(8)
