@@ -216,8 +216,17 @@ def test_string_column_with_categorical_features_none_is_refused_naming_it(cls):
 
 def test_text_in_a_column_that_was_numeric_at_fit_is_refused_naming_it(frame_fitted):
     reg, df = frame_fitted
-    with pytest.raises(ValueError, match="Column 'c' was numeric in fit"):
+    with pytest.raises(ValueError, match="Column 'c' was numeric in fit.*'x'"):
         reg.predict(df.assign(c=["x"] * len(df)))
+
+
+def test_numbers_written_as_text_in_a_numeric_column_are_read_as_numbers(frame_fitted):
+    reg, df = frame_fitted
+    as_text = df.assign(c=[None if i == 0 else repr(float(v)) for i, v in enumerate(df["c"])])
+    with_gap = df.assign(c=[np.nan] + list(df["c"][1:]))
+    assert np.array_equal(reg.predict(as_text), reg.predict(with_gap))
+    with pytest.raises(ValueError, match="'1,5'"):
+        reg.predict(df.assign(c=["1.5"] * (len(df) - 1) + ["1,5"]))
 
 
 def test_dataframe_at_fit_then_ndarray_at_predict_warns_and_predicts_the_same(frame_fitted):

@@ -190,6 +190,23 @@ def _as_floats(values, missing):
     return out
 
 
+def _parsed_numbers(column):
+    """``(values, missing)`` of a text column whose values must all read as numbers (a
+    numeric column of the fit, given as text); a ValueError names one that does not."""
+    values = column.values
+    missing = isna(values)
+    out = np.full(len(values), np.nan)
+    for k in np.flatnonzero(~missing):
+        try:
+            out[k] = float(values[k])
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"Column {column.name!r} was numeric in fit but now holds {column.dtype} "
+                f"values that are not numbers (e.g. {values[k]!r})."
+            ) from None
+    return out, missing
+
+
 def _float_or_inf(value):
     try:
         return float(value)
@@ -356,7 +373,8 @@ class TableEncoder:
             raise ValueError(
                 f"Column {column.name!r} (dtype {column.dtype}) is not numeric, but "
                 f"categorical_features={_plain_spec(spec)!r} makes it a numeric input; "
-                "declare it categorical, or use categorical_features='auto'.")
+                "a list names every categorical column: add it, or use "
+                "categorical_features='auto'.")
         return kind
 
     def fit(self, X, train_rows=None, sample_weight=None):
@@ -473,9 +491,9 @@ class TableEncoder:
         for column, kind in zip(table_columns(X), self.kinds_):
             if kind == "numeric" and column.hint != "numeric" and _content(
                     column, isna(column.values)) != "number":
-                raise ValueError(f"Column {column.name!r} was numeric in fit but now holds "
-                                 f"{column.dtype} values that are not numbers.")
-            values, missing = self._values(column, kind)
+                values, missing = _parsed_numbers(column)  # "140" from a CSV: a number
+            else:
+                values, missing = self._values(column, kind)
             if kind == "numeric":
                 median = self.medians_[i]
                 # A column with no value in the training part stays constant: the
