@@ -34,7 +34,8 @@ def apply_net(net, criterion, dataset, batch_size=EVAL_BATCH_SIZE, device="cpu",
                            dtype=input_dtype(net), finite=finite)
     outputs = [
         net(*inputs).cpu()
-        for inputs, _, _ in tqdm(batches, desc="predict", disable=not verbose, leave=False)
+        for inputs, _, _ in tqdm(batches, desc="predict", disable=None if verbose else True,
+                                 leave=False)
     ]
     if not outputs:
         return np.empty((0,))

@@ -5,6 +5,7 @@ the pure decisions of :class:`~sktorch_auto.core.policy.TrainingPolicy` into act
 the network, the optimizer and the checkpoint files.
 """
 
+import math
 import os
 import time
 import warnings
@@ -175,9 +176,15 @@ class TrainingRun:
         if not self.verbose:
             return
         events = [e for e in ("new_best", "decay", "restart") if entry[e]]
+        # train and valid side by side in the loss training minimises (scaled targets);
+        # the unscaled loss, which early stopping goes by, after it when it differs.
+        loss, scaled = entry["valid_loss"], entry.get("valid_objective")
+        valid = f"valid {loss:.5g}"
+        if scaled is not None and not math.isclose(scaled, loss, rel_tol=1e-6, abs_tol=1e-12):
+            valid = f"valid {scaled:.5g} [unscaled {loss:.5g}]"
         tqdm.write(
             f"epoch {entry['epoch']:>4}/{self.n_epochs}  train {entry['train_loss']:.5g}  "
-            f"valid {entry['valid_loss']:.5g}  lr {entry['learning_rate']:.3g}  "
+            f"{valid}  lr {entry['learning_rate']:.3g}  "
             + " ".join(e.replace("new_best", "*best") for e in events)
         )
 

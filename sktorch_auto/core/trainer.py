@@ -244,7 +244,8 @@ class PytorchTrainer:
         count = 0
         with torch.enable_grad() if training else torch.inference_mode():
             for _ in range(repeats):
-                bar = (tqdm(batches, desc=f"epoch {epoch} train", leave=False)
+                # disable=None: no bar where the output is no terminal (a log file)
+                bar = (tqdm(batches, desc=f"epoch {epoch} train", leave=False, disable=None)
                        if run.verbose and training else batches)
                 for inputs, weight, target in bar:
                     n = len(target)

@@ -164,6 +164,15 @@ def test_s6_verbose_true_prints_a_line_per_epoch(capsys):
         assert f"{epoch}/3" in line and "valid" in line
 
 
+def test_s6_epoch_line_shows_train_and_valid_in_the_same_units(capsys):
+    # Targets around 1000: the training loss is scaled (S28), the quality measure is not.
+    trainer = train(small_dataset(offset=1000.0), name=None, verbose=True, n_epochs=2)
+    line = [x for x in capsys.readouterr().out.splitlines() if x.startswith("epoch")][0]
+    entry = trainer.history[0]
+    assert f"valid {entry['valid_objective']:.5g} [unscaled {entry['valid_loss']:.5g}]" in line
+    assert f"train {entry['train_loss']:.5g}" in line
+
+
 # ------------------------------------------------------------------------------- S7
 
 
