@@ -157,5 +157,7 @@ def test_sparse_input_with_sample_weight():
     weight = np.random.RandomState(1).uniform(0.5, 2.0, size=len(y))
     from_dense = TorchRegressor(**FAST).fit(dense, y, sample_weight=weight)
     from_sparse = TorchRegressor(**FAST).fit(sp.csr_matrix(dense), y, sample_weight=weight)
+    # The weighted statistics of the two paths differ in the last bit (1e-16); over 22
+    # epochs of float32 training that drifts to ~1e-5 on some CPUs (targets' sd: 1.8).
     np.testing.assert_allclose(from_sparse.predict(dense), from_dense.predict(dense),
-                               rtol=1e-5, atol=1e-5)
+                               rtol=1e-5, atol=1e-4)
