@@ -44,6 +44,8 @@ def test_demo_trains_reports_a_baseline_and_writes_the_curve(tmp_path):
     result = run("demo", "--device", "cpu", "--plot", "curve.png", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "baseline" in result.stdout and "held-out R^2" in result.stdout
+    cv = [x for x in result.stdout.splitlines() if x.startswith("5-fold cross-validated")]
+    assert len(cv) == 1 and float(cv[0].split("sktorch_auto ")[1].split()[0]) > 0.3
     assert "epoch" in result.stderr + result.stdout  # progress is shown
     assert (tmp_path / "curve.png").stat().st_size > 1000
 
