@@ -163,6 +163,22 @@ def _standardized(X, mean, scale, fences=None):
     return out
 
 
+def _columns_to_embed(numeric, train_rows):
+    """The numeric inputs with more than two values in ``train_rows``: those a periodic
+    embedding can tell more about than the plain input (not 0/1 columns such as
+    missing-value indicators, nor constant ones). All of them for sparse inputs."""
+    if sp.issparse(numeric):
+        return list(range(numeric.shape[1]))
+    columns = []
+    width = max(1, CHUNK_ELEMENTS // max(1, len(train_rows)))
+    for start in range(0, numeric.shape[1], width):
+        block = numeric[train_rows, start:start + width]
+        low, high = block.min(axis=0), block.max(axis=0)
+        more = ((block != low) & (block != high)).any(axis=0)
+        columns += (start + np.flatnonzero(more)).tolist()
+    return columns
+
+
 def _scaling(net):
     """``(mean, scale, fences)`` of an input-scaling network (float64 arrays; fences
     ``(low, high)`` or None), else None."""
@@ -338,16 +354,24 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
     #: fitted before it was recorded used 10. A fit records the limit of its time, so
     #: that ``load`` and ``warm_start`` rebuild the network it trained.
     _one_hot_max = 10
+    #: The numeric inputs that ``numeric_embedding='periodic'`` embeds (those with more
+    #: than two values in the training part); None: all of them, as in models fitted
+    #: before the choice was recorded.
+    _periodic_columns = None
 
     def _activation(self):
         return self._auto_activation if self.activation == "auto" else self.activation
 
-    def _build_net(self, n_features, n_outputs, cardinalities=None, one_hot_max=None):
+    def _build_net(self, n_features, n_outputs, cardinalities=None, one_hot_max=None,
+                   periodic_columns=None):
         """The network for ``n_features`` numeric inputs and categorical columns of these
         ``cardinalities`` (None: no codes input), behind the input scaling; columns of at
-        most ``one_hot_max`` codes one-hot encoded (default: the fitted model's limit)."""
-        net = self._build_inner_net(n_features, n_outputs, cardinalities,
-                                    self._one_hot_max if one_hot_max is None else one_hot_max)
+        most ``one_hot_max`` codes one-hot encoded, and with periodic embeddings of the
+        ``periodic_columns`` (defaults: the fitted model's)."""
+        net = self._build_inner_net(
+            n_features, n_outputs, cardinalities,
+            self._one_hot_max if one_hot_max is None else one_hot_max,
+            self._periodic_columns if periodic_columns is None else periodic_columns)
         if not self.standardize:
             return net
         return InputScaled(n_features, net, fences=self.standardize == "robust")
@@ -359,13 +383,16 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
             return False
         return "cardinalities" in (_parameters(self.net_builder) or {})
 
-    def _build_inner_net(self, n_features, n_outputs, cardinalities, one_hot_max):
+    def _build_inner_net(self, n_features, n_outputs, cardinalities, one_hot_max,
+                         periodic_columns=None):
         cards = list(cardinalities or [])
         if self.net_builder is None:
             shape = (self._check_hidden_layer_sizes(), self._activation(), self.dropout)
-            if self.numeric_embedding == "periodic" and n_features:
+            if self.numeric_embedding == "periodic" and n_features and (
+                    periodic_columns is None or len(periodic_columns)):
                 return build_periodic_mlp(n_features, n_outputs, cards, *shape,
-                                          one_hot_max=one_hot_max)
+                                          one_hot_max=one_hot_max,
+                                          periodic_columns=periodic_columns)
             if cards:
                 return build_categorical_mlp(n_features, n_outputs, cards, *shape,
                                              one_hot_max=one_hot_max)
@@ -480,9 +507,11 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(seed)
             one_hot_max = self._one_hot_max if warm else nets.ONE_HOT_MAX
+            periodic = self._periodic_columns if warm else _columns_to_embed(
+                numeric, train_rows) if self.numeric_embedding == "periodic" else None
             net = self.net_ if warm else self._build_net(
                 encoder.n_numeric, Y.shape[1], None if codes is None else encoder.cardinalities,
-                one_hot_max)
+                one_hot_max, periodic)
             if isinstance(net, InputScaled) and not warm:
                 self._set_input_scale(net, numeric, sample_weight, train_rows, encoder)
             # The network proper trains on rows scaled once, up front: no scaling
@@ -500,6 +529,7 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
             setattr(self, key, value)
         self.encoder_ = encoder
         self._one_hot_max = one_hot_max
+        self._periodic_columns = periodic
         self._set_fitted(trainer, device, net)
         valid = trainer.valid_indices
         with warnings.catch_warnings():  # e.g. R^2 of a single validation sample
@@ -620,7 +650,8 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
                 "parameters changed since: fit with warm_start=False to apply them.")
         inner = net.net if isinstance(net, InputScaled) else net
         if self.net_builder is None and isinstance(inner, TabularInput) != (
-                self.numeric_embedding == "periodic" and self.encoder_.n_numeric > 0):
+                self.numeric_embedding == "periodic" and self.encoder_.n_numeric > 0
+                and (self._periodic_columns is None or len(self._periodic_columns) > 0)):
             raise ValueError(
                 "warm_start continues with the fitted network, built with"
                 f"{'' if isinstance(inner, TabularInput) else 'out'} periodic embeddings; "

@@ -277,9 +277,10 @@ class TabularInput(nn.Module):
     encoded categories.
 
     ``forward(x, codes=None)``: ``net`` receives ``[x, one-hot categories, category
-    embeddings, periodic embeddings of x]`` (see :class:`CategoricalInput` for the
-    categories and :data:`PERIODIC_FREQUENCIES` for the embeddings), ``n_numeric *
-    (1 + PERIODIC_DIM) + CategoricalInput.encoded_width(cardinalities, ...)`` columns.
+    embeddings, periodic embeddings of x's periodic columns]`` (see
+    :class:`CategoricalInput` for the categories and :data:`PERIODIC_FREQUENCIES` for the
+    embeddings), ``n_numeric + n_periodic * PERIODIC_DIM +
+    CategoricalInput.encoded_width(cardinalities, ...)`` columns.
 
     Parameters
     ----------
@@ -288,42 +289,64 @@ class TabularInput(nn.Module):
     cardinalities : sequence of int, default=()
     one_hot_max, embedding_dim, neutral_reserved
         As in :class:`CategoricalInput`.
+    periodic_columns : sequence of int, optional
+        The numeric inputs that get embeddings (default: all); the others (0/1 columns
+        such as missing-value indicators, whose two values the plain input already
+        tells apart) enter as they are.
     """
 
     def __init__(self, net, n_numeric, cardinalities=(), one_hot_max=ONE_HOT_MAX,
-                 embedding_dim=EMBEDDING_DIM, neutral_reserved=0):
+                 embedding_dim=EMBEDDING_DIM, neutral_reserved=0, periodic_columns=None):
         super().__init__()
         self.net = net
         self.n_numeric = int(n_numeric)
+        columns = (list(range(self.n_numeric)) if periodic_columns is None
+                   else [int(j) for j in periodic_columns])
+        self.all_periodic = columns == list(range(self.n_numeric))
+        self.register_buffer("periodic_columns", torch.tensor(columns, dtype=torch.long),
+                             persistent=False)
+        n = self.n_periodic = len(columns)
         k, d = PERIODIC_FREQUENCIES, PERIODIC_DIM
         params = list(net.parameters())
         dtype = params[0].dtype if params else torch.float32
-        self.frequency = nn.Parameter(torch.randn(n_numeric, k, dtype=dtype) * PERIODIC_SIGMA)
-        self.phase = nn.Parameter(torch.rand(n_numeric, k, dtype=dtype))
-        self.mix = nn.Parameter(torch.randn(n_numeric, k, d, dtype=dtype) / math.sqrt(k))
-        self.mix_bias = nn.Parameter(torch.zeros(n_numeric, d, dtype=dtype))
+        self.frequency = nn.Parameter(torch.randn(n, k, dtype=dtype) * PERIODIC_SIGMA)
+        self.phase = nn.Parameter(torch.rand(n, k, dtype=dtype))
+        self.mix = nn.Parameter(torch.randn(n, k, d, dtype=dtype) / math.sqrt(k))
+        self.mix_bias = nn.Parameter(torch.zeros(n, d, dtype=dtype))
         self.categorical = (CategoricalInput(nn.Identity(), cardinalities, one_hot_max,
                                              embedding_dim) if len(cardinalities) else None)
         if neutral_reserved and self.categorical is not None:
             self.categorical._neutral(neutral_reserved, self.n_numeric, self.net)
 
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "n_periodic" not in self.__dict__:  # pickled before periodic_columns existed
+            self.n_periodic, self.all_periodic = self.n_numeric, True
+            self.register_buffer("periodic_columns", torch.arange(self.n_numeric),
+                                 persistent=False)
+
     @staticmethod
     def encoded_width(n_numeric, cardinalities=(), one_hot_max=ONE_HOT_MAX,
-                      embedding_dim=EMBEDDING_DIM):
-        """Number of inputs of ``net``."""
-        return n_numeric * (1 + PERIODIC_DIM) + CategoricalInput.encoded_width(
+                      embedding_dim=EMBEDDING_DIM, n_periodic=None):
+        """Number of inputs of ``net`` (``n_periodic``: embedded columns, default all)."""
+        n_periodic = n_numeric if n_periodic is None else n_periodic
+        return n_numeric + n_periodic * PERIODIC_DIM + CategoricalInput.encoded_width(
             cardinalities, one_hot_max, embedding_dim)
 
+    def _embedded(self, x):
+        """The columns of ``x`` that get embeddings."""
+        return x if self.all_periodic else x.index_select(1, self.periodic_columns)
+
     def _angles(self, x):
-        """``2 pi (w x + b)`` of every numeric input and frequency, shape (n_numeric,
-        rows, frequencies)."""
+        """``2 pi (w x + b)`` of every embedded input (``x``: those columns only) and
+        frequency, shape (n_periodic, rows, frequencies)."""
         turn = 2 * math.pi
         return torch.addcmul((self.phase * turn).unsqueeze(1), x.t().unsqueeze(2),
                              (self.frequency * turn).unsqueeze(1))
 
     def _periodic(self, x, cos=None):
-        """The embeddings, shape (rows, n_numeric * PERIODIC_DIM) (``cos``: the cosines of
-        :meth:`_angles` when the caller has them).
+        """The embeddings of ``x`` (the embedded columns only), shape (rows, n_periodic *
+        PERIODIC_DIM) (``cos``: the cosines of :meth:`_angles` when the caller has them).
 
         In training, one batched matrix product. In evaluation each row's embedding must
         not depend on the other rows of its batch, and in float32 it would, in the last
@@ -334,7 +357,7 @@ class TabularInput(nn.Module):
         """
         if cos is None and not self.training:
             # a few rows at a time: the products hold rows x n_numeric x 64 numbers
-            rows = max(1, EVAL_CHUNK_ELEMENTS // max(1, self.n_numeric * self.mix[0].numel()))
+            rows = max(1, EVAL_CHUNK_ELEMENTS // max(1, self.n_periodic * self.mix[0].numel()))
             if len(x) > rows:
                 return torch.cat([self._periodic(x[i:i + rows])
                                   for i in range(0, len(x), rows)])
@@ -356,8 +379,8 @@ class TabularInput(nn.Module):
 
     def forward(self, x, codes=None):
         parts = self._parts(x, codes)
-        if self.n_numeric:
-            parts.append(self._periodic(x))
+        if self.n_periodic:
+            parts.append(self._periodic(self._embedded(x)))
         return self.net(torch.cat(parts, dim=1))
 
     def manual_inputs(self, x, codes=None):
@@ -369,14 +392,15 @@ class TabularInput(nn.Module):
         cat = self.categorical
         index = None if cat is None or cat.embedding is None else cat._embedded_index(codes)
         parts = self._parts(x, codes, index)
-        angles = cos = None
-        if self.n_numeric:
-            angles = self._angles(x)
+        angles = cos = embedded = None
+        if self.n_periodic:
+            embedded = self._embedded(x)
+            angles = self._angles(embedded)
             cos = torch.cos(angles)
-            parts.append(self._periodic(x, cos))
+            parts.append(self._periodic(embedded, cos))
         full = torch.cat(parts, dim=1)
         n_cat = 0 if index is None else index.shape[1] * cat.embedding_dim
-        n_periodic = self.n_numeric * PERIODIC_DIM
+        n_periodic = self.n_periodic * PERIODIC_DIM
         if not n_cat + n_periodic:
             return full, None, None
 
@@ -384,14 +408,15 @@ class TabularInput(nn.Module):
             if n_cat:
                 cat._embedding_backward(index.reshape(-1), grad[:, :n_cat])
             if n_periodic:
-                self._periodic_backward(x, angles, cos, grad[:, n_cat:])
+                self._periodic_backward(embedded, angles, cos, grad[:, n_cat:])
 
         return full, slice(full.shape[1] - n_cat - n_periodic, None), backward
 
     def _periodic_backward(self, x, angles, cos, grad):
-        """Set the periodic embeddings' gradients from ``grad`` (rows, n_numeric * dim)."""
+        """Set the periodic embeddings' gradients from ``grad`` (rows, n_periodic * dim;
+        ``x``: the embedded columns)."""
         # contiguous: batched products of strided views take a slow path (10x)
-        g = grad.reshape(len(x), self.n_numeric, PERIODIC_DIM).transpose(0, 1).contiguous()
+        g = grad.reshape(len(x), self.n_periodic, PERIODIC_DIM).transpose(0, 1).contiguous()
         self.mix.grad = torch.bmm(cos.transpose(1, 2), g)
         self.mix_bias.grad = g.sum(1)
         g_angles = torch.bmm(g, self.mix.transpose(1, 2)).mul_(torch.sin(angles)).mul_(
@@ -401,15 +426,19 @@ class TabularInput(nn.Module):
 
 
 def build_periodic_mlp(n_features_in, n_outputs, cardinalities=(), hidden_layer_sizes=(64, 64),
-                       activation="relu", dropout=0.0, one_hot_max=None, embedding_dim=None):
+                       activation="relu", dropout=0.0, one_hot_max=None, embedding_dim=None,
+                       periodic_columns=None):
     """The built-in MLP with periodic embeddings of its ``n_features_in`` numeric inputs
-    (and categorical columns of these ``cardinalities``), see :class:`TabularInput`."""
+    (those of ``periodic_columns``, default all; and categorical columns of these
+    ``cardinalities``), see :class:`TabularInput`."""
     one_hot_max = ONE_HOT_MAX if one_hot_max is None else one_hot_max
     embedding_dim = EMBEDDING_DIM if embedding_dim is None else embedding_dim
-    width = TabularInput.encoded_width(n_features_in, cardinalities, one_hot_max, embedding_dim)
+    n_periodic = None if periodic_columns is None else len(periodic_columns)
+    width = TabularInput.encoded_width(n_features_in, cardinalities, one_hot_max, embedding_dim,
+                                       n_periodic)
     mlp = build_mlp(width, n_outputs, hidden_layer_sizes, activation, dropout)
     return TabularInput(mlp, n_features_in, cardinalities, one_hot_max, embedding_dim,
-                        neutral_reserved=2)
+                        neutral_reserved=2, periodic_columns=periodic_columns)
 
 
 def build_categorical_mlp(n_features_in, n_outputs, cardinalities, hidden_layer_sizes=(64, 64),

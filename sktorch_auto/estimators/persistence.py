@@ -137,6 +137,7 @@ class PersistenceMixin:
             "encoder_": None if getattr(self, "encoder_", None) is None
             else self.encoder_.state(),
             "one_hot_max": _to_plain(self._one_hot_max),
+            "periodic_columns": self._periodic_columns,
         }
 
     def _restore_fitted(self, fitted):
@@ -148,6 +149,8 @@ class PersistenceMixin:
         for key, value in fitted.items():
             if key == "one_hot_max":  # absent from older files: their limit, 10
                 self._one_hot_max = value
+            elif key == "periodic_columns":  # absent from older files: all columns
+                self._periodic_columns = None if value is None else [int(j) for j in value]
             elif key == "encoder_":  # absent from files written before it existed
                 self.encoder_ = None if value is None else TableEncoder.from_state(value)
             elif key == "feature_names_in_":

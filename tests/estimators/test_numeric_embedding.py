@@ -28,10 +28,12 @@ def _table(n=160, seed=0):
 @pytest.mark.parametrize("activation", ["relu", "gelu"])
 @pytest.mark.parametrize("cards", [(), (4, 7), (4, 90, 6)])  # none, one-hot, + embedded
 @pytest.mark.parametrize("softmax", [False, True])
-def test_hand_written_gradients_equal_autograd(activation, cards, softmax):
+@pytest.mark.parametrize("columns", [None, [0, 2]])  # all numeric inputs embedded, or some
+def test_hand_written_gradients_equal_autograd(activation, cards, softmax, columns):
     torch.manual_seed(0)
     n_out = 3 if softmax else 2
-    net = build_periodic_mlp(4, n_out, list(cards), (16, 8), activation).double()
+    net = build_periodic_mlp(4, n_out, list(cards), (16, 8), activation,
+                             periodic_columns=columns).double()
     x = torch.randn(30, 4, dtype=torch.float64)
     codes = torch.stack([torch.randint(0, c, (30,)) for c in cards], 1) if cards else None
     inputs = [x] if codes is None else [x, codes]
@@ -74,6 +76,45 @@ def test_the_embedding_is_periodic_in_its_input_and_the_same_in_train_and_eval()
     assert width == 2 * (1 + nets.PERIODIC_DIM) and net.net[0].in_features == width
 
 
+def test_only_the_chosen_columns_are_embedded():
+    torch.manual_seed(0)
+    net = build_periodic_mlp(3, 1, [5], (8,), "relu", periodic_columns=[1]).double()
+    assert net.frequency.shape == (1, nets.PERIODIC_FREQUENCIES)
+    assert net.net[0].in_features == 3 + 5 + nets.PERIODIC_DIM
+    x = torch.randn(20, 3, dtype=torch.float64)
+    codes = torch.randint(0, 5, (20, 1))
+    with torch.no_grad():
+        base = net(x, codes)
+        moved = x.clone()
+        moved[:, 0] += 1.0  # a column left plain enters the first layer linearly only
+        first = net.net[0].weight[:, 0]
+        hidden = net.net[0](torch.cat([x, *net._parts(x, codes)[1:],
+                                       net._periodic(net._embedded(x))], 1))
+        hidden_moved = net.net[0](torch.cat([moved, *net._parts(moved, codes)[1:],
+                                             net._periodic(net._embedded(moved))], 1))
+        torch.testing.assert_close(hidden_moved - hidden, first.expand(20, -1))
+        assert not torch.equal(net(moved, codes), base)
+
+
+def test_estimators_embed_columns_of_more_than_two_values_only():
+    df = _table().assign(flag=lambda d: (d["b"] > 1).astype(int),
+                         const=1.0)  # 0/1 and constant columns: nothing to embed
+    y = df["b"].to_numpy()
+    reg = TorchRegressor(**FAST, numeric_embedding="periodic").fit(df, y)
+    # numeric inputs: a, b, flag, const, then the indicator of a's gaps
+    assert reg.encoder_.n_numeric == 5
+    assert reg._periodic_columns == [0, 1]
+    assert reg.net_.net.n_periodic == 2
+    pred = reg.predict(df)
+    loaded = pickle.loads(pickle.dumps(reg))
+    np.testing.assert_array_equal(loaded.predict(df), pred)
+    only_flags = TorchRegressor(**FAST, numeric_embedding="periodic").fit(
+        df[["flag", "colour"]], y)
+    assert not isinstance(only_flags.net_.net, TabularInput)  # nothing left to embed
+    warm = TorchRegressor(**FAST, numeric_embedding="periodic", warm_start=True)
+    warm.fit(df[["flag", "colour"]], y).fit(df[["flag", "colour"]], y)  # no refusal
+
+
 def test_reserved_codes_start_neutral():
     torch.manual_seed(0)
     net = build_periodic_mlp(3, 1, [5, 90], (8,), "relu")
@@ -109,6 +150,7 @@ def test_saved_pickled_and_old_files(tmp_path):
     clf.save(tmp_path / "m.skt")
     loaded = TorchClassifier.load(tmp_path / "m.skt")
     np.testing.assert_array_equal(loaded.predict_proba(df), clf.predict_proba(df))
+    assert clf._periodic_columns == [0, 1] and loaded._periodic_columns == [0, 1]
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(clf)).predict_proba(df),
                                   clf.predict_proba(df))
     # a file written before the parameter existed: no embedding, loads as it was
@@ -123,6 +165,34 @@ def test_saved_pickled_and_old_files(tmp_path):
     # a model pickled before it existed lacks the attribute: it reads as None
     del vars(plain)["numeric_embedding"]
     assert pickle.loads(pickle.dumps(plain)).get_params()["numeric_embedding"] is None
+
+
+def test_files_and_pickles_from_before_the_column_choice_embed_every_column(tmp_path,
+                                                                           monkeypatch):
+    from sktorch_auto.core.checkpoint import load_checkpoint, save_checkpoint
+    from sktorch_auto.estimators import base
+
+    df = _table()
+    y = (df["b"] > 0).to_numpy()
+    # as fitted before: the missing-value indicator (column 2) embedded as well
+    monkeypatch.setattr(base, "_columns_to_embed", lambda numeric, rows: None)
+    clf = TorchClassifier(**FAST, numeric_embedding="periodic").fit(df, y)
+    assert clf.net_.net.n_periodic == 3
+    clf.save(tmp_path / "m.skt")
+    content = load_checkpoint(tmp_path / "m.skt")
+    del content["fitted"]["periodic_columns"]
+    save_checkpoint(tmp_path / "old.skt", content)
+    old = TorchClassifier.load(tmp_path / "old.skt")
+    np.testing.assert_array_equal(old.predict_proba(df), clf.predict_proba(df))
+    # a pickle of that time: neither the estimator's nor the module's new attributes
+    del vars(clf)["_periodic_columns"]
+    inner = clf.net_.net
+    for name in ("n_periodic", "all_periodic"):
+        del inner.__dict__[name]
+    del inner._buffers["periodic_columns"]
+    copy = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(copy.predict_proba(df), old.predict_proba(df))
+    assert copy.net_.net.n_periodic == 3
 
 
 def test_warm_start_refuses_to_ignore_a_changed_embedding():
