@@ -196,7 +196,12 @@ def _parsed_numbers(column):
     values = column.values
     missing = isna(values)
     out = np.full(len(values), np.nan)
-    for k in np.flatnonzero(~missing):
+    try:  # numpy reads a whole column of number strings at once
+        out[~missing] = np.asarray(values[~missing], dtype=object).astype(np.float64)
+        return out, missing
+    except (TypeError, ValueError):
+        pass
+    for k in np.flatnonzero(~missing):  # find the value that is no number, to name it
         try:
             out[k] = float(values[k])
         except (TypeError, ValueError):
