@@ -107,20 +107,31 @@ def _report(estimator, task):
 
 
 # -------------------------------------------------------------------------- commands
-def _check_writable(path, option):
-    """Refuse, before any training, an output path that could not be written."""
+def _check_writable(path, option, replaced=False):
+    """Refuse, before any training, an output path that could not be written.
+
+    ``replaced``: the file is written beside the path and renamed over it (the model
+    files), so its folder must be writable; otherwise an existing file (``/dev/null``
+    included) only needs to be writable itself.
+    """
     path = os.fspath(path)
+    if not path:
+        raise UsageError(f"{option}: an empty path")
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise UsageError(f"{option} {path!r} is a folder; give a file name")
     if not os.path.isdir(folder):
-        raise UsageError(f"{option} {path!r}: the folder {folder!r} does not exist")
-    if not os.access(folder, os.W_OK):
+        what = "is not a folder" if os.path.exists(folder) else "does not exist"
+        raise UsageError(f"{option} {path!r}: {folder!r} {what}")
+    if os.path.exists(path) and not replaced:
+        if not os.access(path, os.W_OK):
+            raise UsageError(f"{option} {path!r} is not writable")
+    elif not os.access(folder, os.W_OK):
         raise UsageError(f"{option} {path!r}: the folder {folder!r} is not writable")
 
 
 def cmd_fit(args):
-    _check_writable(args.out, "--out")
+    _check_writable(args.out, "--out", replaced=True)
     if args.plot:
         _check_writable(args.plot, "--plot")
     columns = read_table(args.csv)

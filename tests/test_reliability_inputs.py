@@ -227,6 +227,10 @@ def test_numbers_written_as_text_in_a_numeric_column_are_read_as_numbers(frame_f
     assert np.array_equal(reg.predict(as_text), reg.predict(with_gap))
     with pytest.raises(ValueError, match="'1,5'"):
         reg.predict(df.assign(c=["1.5"] * (len(df) - 1) + ["1,5"]))
+    nan_text = as_text.assign(c=["nan"] + list(as_text["c"][1:]))
+    assert np.array_equal(reg.predict(nan_text), reg.predict(with_gap))  # a gap, as NaN
+    with pytest.raises(ValueError, match="Column 'c' holds infinite values"):
+        reg.predict(as_text.assign(c=["1e400"] + list(as_text["c"][1:])))
 
 
 def test_dataframe_at_fit_then_ndarray_at_predict_warns_and_predicts_the_same(frame_fitted):

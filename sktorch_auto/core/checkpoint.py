@@ -20,8 +20,9 @@ import torch
 
 FORMAT = "sktorch_auto.checkpoint"
 VERSION = 1
-#: The first bytes of every file torch.save writes (a zip archive).
-_ZIP_MAGIC = b"PK\x03\x04"
+#: The first bytes of the files torch.save writes: a zip archive, or (with
+#: ``_use_new_zipfile_serialization=False``) a pickle stream.
+_TORCH_MAGIC = (b"PK\x03\x04", b"\x80")
 _PLAIN = (str, int, float, bool, type(None))
 #: Builders that a file may name and that are called without being passed in.
 _TRUSTED_BUILDERS = set()
@@ -114,9 +115,9 @@ def load_checkpoint(path, map_location="cpu"):
     path = os.fspath(path)
     with open(path, "rb") as f:
         data = f.read()
-    if not data.startswith(_ZIP_MAGIC):
-        raise ValueError(f"{path!r} is not an sktorch_auto model file (nor any torch file: "
-                         "a CSV or some other file?).")
+    if not data.startswith(_TORCH_MAGIC):
+        raise ValueError(f"{path!r} is not an sktorch_auto model file (nor a file of "
+                         "torch.save: a CSV or some other file?).")
     try:
         record = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any failure means an unreadable file

@@ -180,7 +180,8 @@ class TrainingRun:
         # the unscaled loss, which early stopping goes by, after it when it differs.
         loss, scaled = entry["valid_loss"], entry.get("valid_objective")
         valid = f"valid {loss:.5g}"
-        if scaled is not None and not math.isclose(scaled, loss, rel_tol=1e-6, abs_tol=1e-12):
+        if scaled is not None and math.isfinite(loss) and not math.isclose(
+                scaled, loss, rel_tol=1e-6, abs_tol=1e-12):
             valid = f"valid {scaled:.5g} [unscaled {loss:.5g}]"
         tqdm.write(
             f"epoch {entry['epoch']:>4}/{self.n_epochs}  train {entry['train_loss']:.5g}  "

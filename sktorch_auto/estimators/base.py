@@ -8,6 +8,7 @@ expose scikit-learn's API. Subclasses only say how targets are encoded and decod
 import contextlib
 import inspect
 import os
+import re
 import warnings
 from numbers import Integral, Real
 
@@ -337,7 +338,7 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
         if not all(isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in sizes):
             raise ValueError(
-                "hidden_layer_sizes must be a sequence of positive integers; got "
+                "hidden_layer_sizes must be a positive integer or a sequence of them; got "
                 f"{self.hidden_layer_sizes!r}."
             )
         return tuple(int(s) for s in sizes)
@@ -544,10 +545,15 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
             yield
         except RuntimeError as exc:
             text = str(exc)
-            if self.net_builder is None or not any(
-                    m in text for m in ("shapes cannot be multiplied", "size mismatch")):
-                raise
             cards = [] if codes is None else list(encoder.cardinalities)
+            width = encoder.n_numeric + (0 if self._takes_codes() else sum(cards))
+            # torch: "mat1 and mat2 shapes cannot be multiplied (16x7 and 3x1)"; only a
+            # product of the inputs themselves (7 columns) is about their width: a
+            # mismatch deeper in the network is the network's own.
+            shapes = re.search(r"shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x\d+\)",
+                               text)
+            if self.net_builder is None or shapes is None or int(shapes[2]) != width:
+                raise
             if self._takes_codes():
                 receives = (f"forward(x, codes) with {encoder.n_numeric} float inputs per "
                             f"row and {len(cards)} code column{'' if len(cards) == 1 else 's'}")

@@ -198,18 +198,19 @@ def _parsed_numbers(column):
     out = np.full(len(values), np.nan)
     try:  # numpy reads a whole column of number strings at once
         out[~missing] = np.asarray(values[~missing], dtype=object).astype(np.float64)
-        return out, missing
     except (TypeError, ValueError):
-        pass
-    for k in np.flatnonzero(~missing):  # find the value that is no number, to name it
-        try:
-            out[k] = float(values[k])
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"Column {column.name!r} was numeric in fit but now holds {column.dtype} "
-                f"values that are not numbers (e.g. {values[k]!r})."
-            ) from None
-    return out, missing
+        for k in np.flatnonzero(~missing):  # find the value that is no number, to name it
+            try:
+                out[k] = float(values[k])
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"Column {column.name!r} was numeric in fit but now holds "
+                    f"{column.dtype} values that are not numbers (e.g. {values[k]!r})."
+                ) from None
+    if np.isinf(out).any():
+        raise ValueError(f"Column {column.name!r} holds infinite values (e.g. "
+                         f"{values[np.flatnonzero(np.isinf(out))[0]]!r}).")
+    return out, missing | np.isnan(out)  # "nan" written out is a gap, as NaN is
 
 
 def _float_or_inf(value):

@@ -215,6 +215,18 @@ def test_atomic_write_into_a_missing_folder_names_the_path(tmp_path):
     assert not (tmp_path / "no such folder").exists()
 
 
+def test_a_checkpoint_in_torch_legacy_format_loads(tmp_path):
+    net = torch.nn.Linear(3, 1)
+    content = {"state_dict": net.state_dict(), "criterion": None, "builder": None,
+               "meta": {}}
+    save_checkpoint(tmp_path / "zip.pt", content)
+    record = torch.load(tmp_path / "zip.pt", weights_only=True)
+    torch.save(record, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
+    assert (tmp_path / "legacy.pt").read_bytes()[:1] == b"\x80"  # a pickle stream
+    loaded = load_checkpoint(tmp_path / "legacy.pt")
+    torch.testing.assert_close(loaded["state_dict"]["weight"], net.weight.detach())
+
+
 def test_a_file_that_is_not_a_checkpoint_gets_a_plain_message(tmp_path):
     csv = tmp_path / "data.csv"
     csv.write_text("a,b\n1,2\n")

@@ -408,6 +408,14 @@ def test_a_builder_of_the_wrong_width_is_told_what_its_network_receives():
     with pytest.raises(RuntimeError, match="my own bug"):  # other errors pass unchanged
         TorchRegressor(failing, **FAST).fit(df, y)
 
+    def deep(n_features_in, n_outputs):  # right input width, wrong second layer
+        return torch.nn.Sequential(torch.nn.Linear(n_features_in, 8),
+                                   torch.nn.Linear(16, n_outputs))
+
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied") as info:
+        TorchRegressor(deep, **FAST).fit(df, y)
+    assert "n_features_in" not in str(info.value)  # not blamed on the inputs
+
 
 # --------------------------------------------------------------- heavy tails
 def test_one_extreme_value_does_not_wreck_the_scaling_of_its_column():

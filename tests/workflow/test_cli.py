@@ -119,6 +119,9 @@ def test_two_targets_with_a_binary_one_are_the_mixed_task(tmp_path):
     (lambda p: ["fit", "d.csv", "--target", "price", "--out", "."], "is a folder"),
     (lambda p: ["fit", "d.csv", "--target", "price", "--out", "m.skt", "--plot", "no/c.png"],
      "does not exist"),
+    (lambda p: ["fit", "d.csv", "--target", "price", "--out", "d.csv/m.skt"],
+     "is not a folder"),
+    (lambda p: ["fit", "d.csv", "--target", "price", "--out", ""], "empty path"),
 ])
 def test_bad_input_is_one_line_and_exit_status_2(tmp_path, make_args, message):
     data = table(n=40)
@@ -129,7 +132,7 @@ def test_bad_input_is_one_line_and_exit_status_2(tmp_path, make_args, message):
     assert len(lines) == 1 and "Traceback" not in result.stderr
     assert message in lines[0]
     assert "weights_only" not in result.stderr  # torch's advice to unpickle: not passed on
-    if message in ("does not exist", "is a folder"):  # refused before any training
+    if message in ("does not exist", "is a folder", "is not a folder", "empty path"):
         assert "task:" not in result.stdout
 
 
@@ -247,3 +250,14 @@ def test_learning_rate_option_takes_auto_or_a_number(tmp_path):
         0.02, 0.0, 7, 8)
     with pytest.raises(SystemExit):
         estimator("--lr", "fast")
+
+
+def test_predictions_go_to_an_existing_writable_file_such_as_dev_null(tmp_path):
+    data = table(n=60)
+    write_csv(tmp_path / "d.csv", {k: data[k] for k in ("a", "b", "price")})
+    fit = run("fit", "d.csv", "--target", "price", "--out", "m.skt", "--epochs", "3",
+              "--quiet", cwd=tmp_path)
+    assert fit.returncode == 0, fit.stderr
+    pred = run("predict", "m.skt", "d.csv", "--out", os.devnull, cwd=tmp_path)
+    assert pred.returncode == 0, pred.stderr
+    assert "60 predictions written" in pred.stdout
