@@ -38,15 +38,33 @@ def apply_net(net, criterion, dataset, batch_size=EVAL_BATCH_SIZE, device="cpu",
                                  leave=False)
     ]
     if not outputs:
-        return np.empty((0,))
+        outputs = _empty_output(net, dataset, device)
+        if outputs is None:
+            return np.empty((0,))
     # One post-processing of all outputs: per batch, its kernel launches add up.
     postproc = getattr(criterion, "postproc", None)
     output = torch.cat(outputs)
+    if output.numel() == 0:  # zero rows: the output's shape, nothing to post-process
+        return np.empty(tuple(output.shape), dtype=np.float32)
     if output.is_floating_point() and not torch.isfinite(output).all():
         warnings.warn("Some predictions are NaN or infinite: check the inputs for NaN, "
                       "infinity or values the network's dtype cannot hold.", RuntimeWarning,
                       stacklevel=3)
     return (postproc(output) if postproc is not None else output).numpy()
+
+
+def _empty_output(net, dataset, device):
+    """``[net(zero rows)]`` for empty raw inputs, so that their prediction has the
+    output's width, shape (0, k); None where the network cannot say."""
+    inputs = getattr(dataset, "inputs", None) if isinstance(dataset, RawInputs) else None
+    if inputs is None:
+        return None
+    dtype = input_dtype(net)
+    try:
+        return [net(*[x.to(device=device, dtype=dtype) if x.is_floating_point()
+                      else x.to(device) for x in inputs]).cpu()]
+    except Exception:  # noqa: BLE001 - a network that cannot take zero rows
+        return None
 
 
 class RawInputs(torch.utils.data.Dataset):

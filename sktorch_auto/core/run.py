@@ -199,8 +199,9 @@ class TrainingRun:
             trainer.averaged_epochs = []
             if self.stop_reason == "diverged":
                 raise ValueError("The loss was not finite from the first epoch: no usable "
-                                 "network. Lower the learning rate, or check the data for "
-                                 "NaN or infinity.")
+                                 "network. Check the dataset's inputs and targets for NaN "
+                                 "or infinity (one such sample makes every loss NaN), or "
+                                 "lower the learning rate.")
             warnings.warn("Training ended before any epoch was validated; the network is "
                           "left as it is.", RuntimeWarning, stacklevel=3)
             return

@@ -8,6 +8,7 @@ The epoch loop lives here and stays short; what to do after each epoch comes fro
 import functools
 import math
 import os
+import types
 import warnings
 
 import torch
@@ -42,7 +43,9 @@ class _hybridmethod:
         functools.update_wrapper(self, func)
 
     def __get__(self, obj, cls):
-        return functools.partial(self.func, cls if obj is None else obj)
+        # A bound method (not a functools.partial): help() and inspect show its docstring
+        # and signature.
+        return types.MethodType(self.func, cls if obj is None else obj)
 
 
 def _check_train_args(batch_size, n_epochs, train_prop, learning_rate, n_workers,
@@ -139,8 +142,10 @@ class PytorchTrainer:
             Items ``(input, target)`` or ``(input, weight, target)`` (S19-S24).
         name : str or None, default='pytorch_model'
             Files of this run: ``{name}.pt`` at every new best, ``{name}_avg.pt`` when
-            averaging; ``stop_{name}`` in the working directory stops training after the
-            current epoch. ``None`` writes no files (the best versions stay in memory).
+            averaging (a folder in ``name``, as in ``'runs/model'``, is created when
+            missing). A file ``stop_{basename}`` in the working directory (``stop_model``
+            for ``'runs/model'``) stops training after the current epoch, and is removed.
+            ``None`` writes no files (the best versions stay in memory).
         batch_size : int, default=16
         criterion : 'auto', class or object, default='auto'
             'auto' is :class:`~sktorch_auto.MixedCriterion`; a class is built with the
@@ -148,7 +153,9 @@ class PytorchTrainer:
         n_epochs : int, default=50
             Maximum number of epochs; early stopping counts down 15% of it (S9).
         train_prop : float in (0, 1], default=0.9
-            Share of the dataset used for training; the rest validates (S3).
+            Share of the dataset used for training; the rest validates (S3). With 1.0
+            (or a single sample) the training part validates too, so early stopping and
+            the best versions then go by the training loss.
         learning_rate : float or 'auto', default=1e-3
             Initial learning rate; 'auto' picks it with a short range test on the
             training part (see :mod:`~sktorch_auto.core.lr_range`), kept as
@@ -194,6 +201,13 @@ class PytorchTrainer:
                           repeat_train, repeat_valid, n_best_nets)
         if len(dataset) == 0:
             raise ValueError("Cannot train on an empty dataset.")
+        folder = os.path.dirname(os.fspath(name)) if name is not None else ""
+        if folder:  # before any training, not at the first file an epoch writes
+            try:
+                os.makedirs(folder, exist_ok=True)
+            except OSError as exc:
+                raise OSError(exc.errno, f"Could not create the folder of name={name!r}: "
+                                         f"{exc.strerror or exc}") from exc
         self.criterion = build_criterion(criterion, dataset)
         train_idx, valid_idx = train_valid_split(
             len(dataset), train_prop, shuffle, seed=split_seed, stratify=stratify

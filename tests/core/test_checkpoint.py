@@ -207,6 +207,15 @@ def test_atomic_write_failure_keeps_the_previous_file(tmp_path):
     assert os.listdir(tmp_path) == ["c.pt"]
 
 
+def test_atomic_write_gives_the_file_the_umask_mode(tmp_path):
+    previous = os.umask(0o027)
+    try:
+        atomic_write(tmp_path / "c.pt", lambda f: f.write(b"x"))
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "c.pt").stat().st_mode & 0o777 == 0o640  # not mkstemp's 0600
+
+
 def test_atomic_write_into_a_missing_folder_names_the_path(tmp_path):
     path = tmp_path / "no such folder" / "c.pt"
     with pytest.raises(OSError, match="no such folder") as info:

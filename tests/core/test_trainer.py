@@ -389,6 +389,35 @@ def test_s14_stop_file_stops_after_the_current_epoch_and_is_removed(tmp_path):
     assert (tmp_path / "graceful_avg.pt").exists()
 
 
+def test_s4_s14_a_name_with_a_folder_creates_it_and_its_stop_file_is_the_basename(tmp_path):
+    def hook(trainer):
+        assert (tmp_path / "runs" / "deep" / "model.pt").exists()  # folder made up front
+        if len(trainer.history) == 2:
+            (tmp_path / "stop_model").write_text("")
+
+    trainer = train(small_dataset(), name="runs/deep/model", n_epochs=10,
+                    learning_rate=0.05, epoch_hook=hook)
+    assert trainer.stop_reason == "stop_file" and len(trainer.history) == 2
+    assert not (tmp_path / "stop_model").exists()
+    (tmp_path / "blocked").write_text("a file where the folder should be")
+    with pytest.raises(OSError, match="blocked/model"):
+        train(small_dataset(), name="blocked/model", n_epochs=2)
+
+
+def test_load_shows_its_own_docstring_and_signature():
+    import inspect
+
+    assert "Load ``{name}.pt``" in (PytorchTrainer.load.__doc__ or "")
+    assert "trust_builder" in str(inspect.signature(PytorchTrainer.load))
+    trainer = PytorchTrainer(linear_net, [3, 1], device="cpu")
+    assert trainer.load.__self__ is trainer and PytorchTrainer.load.__self__ is PytorchTrainer
+
+
+def test_predicting_zero_rows_keeps_the_output_width():
+    trainer = train(small_dataset(), name=None, n_epochs=2)
+    assert trainer.predict(np.zeros((0, 3), np.float32)).shape == (0, 1)
+
+
 class _StopFileOnValidation(ScriptedCriterion):
     """Creates ``path`` during the ``at``-th validation pass (i.e. during that epoch)."""
 
