@@ -279,9 +279,12 @@ class PytorchTrainer:
 
     # ---------------------------------------------------------------- persistence
     def _checkpoint_content(self, state_dict, **meta):
+        state = criterion_state(self.criterion)
+        if state is None and self.criterion is not None:  # a custom one: not in the file
+            meta["unsaved_criterion"] = type(self.criterion).__qualname__
         return {
             "state_dict": state_dict,
-            "criterion": criterion_state(self.criterion),
+            "criterion": state,
             "builder": builder_record(self.net_builder, self.net_builder_args),
             "meta": meta,
         }
@@ -338,6 +341,13 @@ class PytorchTrainer:
         restored = criterion_from_state(content.get("criterion"))
         if restored is not None or trainer.criterion is None:
             trainer.criterion = restored
+        unsaved = (content.get("meta") or {}).get("unsaved_criterion")
+        if trainer.criterion is None and unsaved:
+            warnings.warn(
+                f"The file was trained with a custom criterion ({unsaved}), which files do "
+                "not hold: predictions are the network's raw outputs until you set "
+                "trainer.criterion (or load into a trainer that has it).", UserWarning,
+                stacklevel=2)
         return trainer
 
     # ----------------------------------------------------------------- prediction

@@ -313,3 +313,33 @@ def test_s16_s2_load_in_a_fresh_process_gives_the_same_predictions(builder_modul
     assert np.allclose(fresh, expected, atol=1e-4)
     # Predictions in original units (targets around 1000), not the scaled ones.
     assert np.abs(fresh - y).mean() < 0.5 * y.std()
+
+
+class _HalvingCriterion:
+    """A custom criterion: MSE on the raw output, predictions halved."""
+
+    def __init__(self, dataset=None):
+        pass
+
+    def __call__(self, output, target, weights=None, unscaled=False):
+        return torch.nn.functional.mse_loss(output, target)
+
+    def postproc(self, pred):
+        return pred / 2
+
+
+def test_a_file_of_a_custom_criterion_warns_that_it_is_not_held(tmp_path):
+    X, y = linear_problem(n=40)
+    trainer = PytorchTrainer(linear_net, [3, 1], device="cpu").train(
+        ArrayDataset(X, y), name="custom", n_epochs=2, batch_size=8, verbose=False,
+        criterion=_HalvingCriterion)
+    expected = trainer.predict(X)
+    with pytest.warns(UserWarning, match="_HalvingCriterion"):
+        loaded = PytorchTrainer.load("custom", device="cpu", net_builder=linear_net)
+    np.testing.assert_allclose(loaded.predict(X), 2 * expected, rtol=1e-5)  # raw outputs
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        same = trainer.load("custom")  # an instance that has the criterion: silent
+    np.testing.assert_allclose(same.predict(X), expected, rtol=1e-6)
