@@ -82,8 +82,11 @@ def _broadcast_weights(weights, n, dtype):
 def infer_scale(targets, regression_flags):
     """S28: mean and std of the regression columns; 0 and 1 for the classification ones."""
     flags = np.asarray(regression_flags, dtype=bool)
-    mean = np.where(flags, targets.mean(axis=0), 0.0)
-    std = targets.std(axis=0)
+    # NaN or infinity in the targets: the batches' check names them, without numpy's
+    # "invalid value" warning first.
+    with np.errstate(invalid="ignore", over="ignore"):
+        mean = np.where(flags, targets.mean(axis=0), 0.0)
+        std = targets.std(axis=0)
     # A spread that is rounding noise next to the mean, or whose inverse float32 cannot
     # hold, is a constant column: scaled by 1 (dividing by it made the loss NaN).
     real = (std > 1e-12 * np.abs(mean)) & (std > 1.0 / np.finfo(np.float32).max)
@@ -357,12 +360,39 @@ def build_criterion(criterion, dataset):
         return MixedCriterion(dataset)
     if isinstance(criterion, type):
         criterion = criterion(dataset)
+    if isinstance(criterion, torch.nn.Module) and not callable(
+            getattr(criterion, "postproc", None)):
+        return PlainLoss(criterion)  # torch.nn.MSELoss() and the like
     if not callable(criterion) or not callable(getattr(criterion, "postproc", None)):
         raise TypeError(
             "A criterion must be callable as criterion(output, target, weights, unscaled) "
-            f"and have a postproc(pred) method; got {criterion!r}."
+            f"and have a postproc(pred) method (or be a torch loss module); got "
+            f"{criterion!r}."
         )
     return criterion
+
+
+class PlainLoss:
+    """A torch loss module (``torch.nn.MSELoss()``, ...) as a criterion: the same value
+    for training and validation (no target scaling), predictions the network's raw
+    outputs. Sample weights need a criterion of its own (S22)."""
+
+    def __init__(self, loss):
+        self.loss = loss
+
+    def __call__(self, output, target, weights=None, unscaled=False):
+        if weights is not None:
+            raise ValueError(
+                f"The dataset has sample weights, which a plain torch loss "
+                f"({type(self.loss).__name__}) cannot take: use criterion='auto', or a "
+                "criterion with a weights parameter (see MixedCriterion).")
+        return self.loss(output, target)
+
+    def postproc(self, pred):
+        return pred
+
+    def __repr__(self):
+        return f"PlainLoss({self.loss!r})"
 
 
 def criterion_state(criterion):

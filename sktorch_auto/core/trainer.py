@@ -120,7 +120,11 @@ class PytorchTrainer:
         self.net_builder = net_builder
         self.net_builder_args = list(net_builder_args)
         self.device = resolve_device(device)
-        self.net = net_builder(*self.net_builder_args).to(self.device)
+        net = net_builder(*self.net_builder_args)
+        if not isinstance(net, torch.nn.Module):
+            raise TypeError(f"net_builder must return a torch.nn.Module; it returned "
+                            f"{type(net).__name__}.")
+        self.net = net.to(self.device)
         self.criterion = None
         self.history = []
         self.best_epoch = self.best_loss = self.stop_reason = None
@@ -149,7 +153,9 @@ class PytorchTrainer:
         batch_size : int, default=16
         criterion : 'auto', class or object, default='auto'
             'auto' is :class:`~sktorch_auto.MixedCriterion`; a class is built with the
-            dataset; an object is used as is (S26).
+            dataset; an object is used as is (S26); a torch loss module without
+            ``postproc`` (``torch.nn.MSELoss()``) serves for training and validation
+            alike, predictions being the raw outputs.
         n_epochs : int, default=50
             Maximum number of epochs; early stopping counts down 15% of it (S9).
         train_prop : float in (0, 1], default=0.9

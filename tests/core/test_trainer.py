@@ -665,3 +665,29 @@ def test_tol_ends_training_once_gains_are_small_next_to_the_first_loss():
     with pytest.raises(ValueError, match="tol"):
         PytorchTrainer(mlp_net, [2, 1], device="cpu").train(
             ArrayDataset(X, y), name=None, n_epochs=1, verbose=False, tol=-0.1)
+
+
+def test_a_torch_loss_module_serves_as_the_criterion():
+    X, y = linear_problem(n=60)
+    trainer = train(ArrayDataset(X, y), name=None, n_epochs=30, learning_rate=0.05,
+                    criterion=nn.MSELoss())
+    assert trainer.history[-1]["valid_loss"] == pytest.approx(
+        trainer.history[-1]["valid_objective"])  # no scaling: one value for both
+    assert np.corrcoef(trainer.predict(X)[:, 0], y[:, 0])[0, 1] > 0.9
+    weighted = ArrayDataset(X, y, np.ones(len(X), np.float32))
+    with pytest.raises(ValueError, match="sample weights.*MSELoss"):
+        train(weighted, name=None, criterion=nn.MSELoss())
+
+
+def test_a_builder_that_returns_no_module_is_a_type_error():
+    with pytest.raises(TypeError, match="returned NoneType"):
+        PytorchTrainer(lambda: None, device="cpu")
+
+
+def test_infinite_targets_get_the_clear_error_without_numpy_warnings():
+    X, y = linear_problem(n=40)
+    y[3, 0] = np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ValueError, match="target contains NaN or infinity"):
+            train(ArrayDataset(X, y), name=None)
