@@ -84,13 +84,15 @@ def _value(text):
 
 
 def _patch(assignment):
-    """``module.NAME=value`` (e.g. ``nets.EMBEDDING_DIM=16``): set a constant of
-    ``sktorch_auto.estimators.<module>`` for this run, to measure another default."""
+    """``module.NAME=value`` (e.g. ``nets.EMBEDDING_DIM=16``, ``core.lr_range.STEPS=50``):
+    set a constant of ``sktorch_auto.estimators.<module>`` (or of
+    ``sktorch_auto.<module>``) for this run, to measure another default."""
     import importlib
 
     target, text = assignment.split("=", 1)
     module, name = target.rsplit(".", 1)
-    module = importlib.import_module(f"sktorch_auto.estimators.{module}")
+    prefix = "sktorch_auto." if module.startswith("core.") else "sktorch_auto.estimators."
+    module = importlib.import_module(prefix + module)
     if not hasattr(module, name):
         raise SystemExit(f"--patch: {module.__name__} has no {name}")
     setattr(module, name, _value(text))

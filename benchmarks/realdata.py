@@ -39,7 +39,8 @@ Options: ``--tables a,b``, ``--splits N`` (3), ``--max-rows N`` (0: every row),
 cache has them), ``--threads N`` (1: torch, OpenMP and BLAS capped for every contender,
 so that timings do not depend on other work on the machine), ``--set NAME=VALUE`` (an
 estimator parameter of ``ours``), ``--patch module.NAME=VALUE`` (a constant of
-``sktorch_auto.estimators``), ``--json out.json`` (this run's results), ``--against
+``sktorch_auto.estimators.<module>``, or of ``sktorch_auto.core.<module>`` for
+``core.<module>``), ``--json out.json`` (this run's results), ``--against
 earlier.json`` (ours now against ours then, paired), ``--markdown`` (the table for the
 README). Not a test: nothing here asserts scores.
 """

@@ -23,7 +23,7 @@ def _forever(batches):
         yield from batches
 
 
-def find_learning_rate(net, criterion, batches, forward=None, steps=STEPS):
+def find_learning_rate(net, criterion, batches, forward=None, steps=None):
     """The learning rate suggested by a range test on ``batches`` (training batches).
 
     Parameters
@@ -36,12 +36,14 @@ def find_learning_rate(net, criterion, batches, forward=None, steps=STEPS):
         Training batches; iterated again as often as needed.
     forward : callable, optional
         ``forward(net, inputs) -> output`` (mixed precision, say); ``net(*inputs)`` by default.
-    steps : int, default=100
+    steps : int, optional
+        Steps of the sweep; :data:`STEPS` (100) by default.
 
     Returns
     -------
     learning_rate : float
     """
+    steps = STEPS if steps is None else steps
     probe = copy.deepcopy(net).train()
     params = [p for p in probe.parameters() if p.requires_grad]
     optimizer = Adam(params, START)
