@@ -94,7 +94,8 @@ class PytorchTrainer:
     best_epoch : int or None
         Epoch (1-based) of the lowest validation loss.
     best_loss : float or None
-        That loss.
+        That loss, of the best single version (``{name}.pt``); the averaged network
+        in memory is another, whose validation loss can differ either way.
     averaged_epochs : list of int
         Epochs whose versions were averaged (empty without averaging).
     stop_reason : str or None

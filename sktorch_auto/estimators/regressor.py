@@ -148,7 +148,8 @@ default='auto'
     best_epoch_ : int
         Epoch of the lowest validation loss.
     best_loss_ : float
-        That loss (unscaled).
+        That loss (unscaled), of the best single version: the averaged network in
+        memory usually scores a little differently (``validation_score_`` is its).
     averaged_epochs_ : list of int
         Epochs whose versions were averaged.
     stop_reason_ : str
