@@ -9,12 +9,13 @@ not attacks, since whoever crafts a file can recompute it. Files are loaded with
 called when it is trusted (see :func:`resolve_builder`).
 """
 
+import errno
 import hashlib
 import importlib
 import io
 import json
 import os
-import tempfile
+import secrets
 
 import torch
 
@@ -73,6 +74,21 @@ def _digest(content):
     return h.hexdigest()
 
 
+def _new_temporary(folder):
+    """``(fd, path)`` of a new, exclusively created file ``.tmp-*.part`` in ``folder``.
+
+    Created with mode 0666 less the umask, as a file written in place would be (mkstemp
+    makes it private, 0600, and the renamed file would keep that)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = os.path.join(folder, f".tmp-{secrets.token_hex(8)}.part")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "No unused temporary file name", folder)
+
+
 def atomic_write(path, write):
     """Call ``write(file)`` on a temporary file beside ``path``, then rename it over ``path``.
 
@@ -82,7 +98,7 @@ def atomic_write(path, write):
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=folder)
+        fd, tmp = _new_temporary(folder)
     except OSError as exc:  # no such folder, no permission: name the user's path
         raise OSError(exc.errno, f"Could not write {path!r}: {exc.strerror or exc}") from exc
     try:
@@ -90,11 +106,6 @@ def atomic_write(path, write):
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        # mkstemp makes the file private (0600); a file written in place would get the
-        # umask's mode (0644 under the usual 022), so give it that.
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
         os.replace(tmp, path)
     except BaseException as exc:
         try:

@@ -384,13 +384,23 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
             return False
         return "cardinalities" in (_parameters(self.net_builder) or {})
 
+    def _embeds_periodic(self, n_features, periodic_columns):
+        """Whether the built-in network gets periodic embeddings: asked for, and some
+        numeric input to embed (``periodic_columns`` None: all of them)."""
+        return (self.net_builder is None and self.numeric_embedding == "periodic"
+                and n_features > 0 and (periodic_columns is None or len(periodic_columns) > 0))
+
+    def _builder_width(self, n_features, cards):
+        """Float inputs per row of a user's network: the numeric ones, and the categories
+        one-hot encoded unless it takes the codes itself."""
+        return n_features + (0 if self._takes_codes() else sum(cards))
+
     def _build_inner_net(self, n_features, n_outputs, cardinalities, one_hot_max,
                          periodic_columns=None):
         cards = list(cardinalities or [])
         if self.net_builder is None:
             shape = (self._check_hidden_layer_sizes(), self._activation(), self.dropout)
-            if self.numeric_embedding == "periodic" and n_features and (
-                    periodic_columns is None or len(periodic_columns)):
+            if self._embeds_periodic(n_features, periodic_columns):
                 return build_periodic_mlp(n_features, n_outputs, cards, *shape,
                                           one_hot_max=one_hot_max,
                                           periodic_columns=periodic_columns)
@@ -402,7 +412,7 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         takes_codes = self._takes_codes()
         # A builder that does not take cardinalities gets one matrix: the numeric
         # inputs followed by the categories one-hot encoded.
-        width = n_features + (0 if takes_codes else sum(cards))
+        width = self._builder_width(n_features, cards)
         sizes = (("n_features_in", width), ("n_outputs", n_outputs))
         for name, value in sizes + ((("cardinalities", cards),) if takes_codes else ()):
             if _accepts(self.net_builder, name):
@@ -546,7 +556,7 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         except RuntimeError as exc:
             text = str(exc)
             cards = [] if codes is None else list(encoder.cardinalities)
-            width = encoder.n_numeric + (0 if self._takes_codes() else sum(cards))
+            width = self._builder_width(encoder.n_numeric, cards)
             # torch: "mat1 and mat2 shapes cannot be multiplied (16x7 and 3x1)"; only a
             # product of the inputs themselves (7 columns) is about their width: a
             # mismatch deeper in the network is the network's own.
@@ -558,7 +568,7 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
                 receives = (f"forward(x, codes) with {encoder.n_numeric} float inputs per "
                             f"row and {len(cards)} code column{'' if len(cards) == 1 else 's'}")
             else:
-                receives = (f"{encoder.n_numeric + sum(cards)} float inputs per row "
+                receives = (f"{width} float inputs per row "
                             f"({encoder.n_numeric} numeric, missing-value indicators "
                             f"included, and {sum(cards)} one-hot inputs of {len(cards)} "
                             f"categorical column{'' if len(cards) == 1 else 's'})")
@@ -656,8 +666,7 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
                 "parameters changed since: fit with warm_start=False to apply them.")
         inner = net.net if isinstance(net, InputScaled) else net
         if self.net_builder is None and isinstance(inner, TabularInput) != (
-                self.numeric_embedding == "periodic" and self.encoder_.n_numeric > 0
-                and (self._periodic_columns is None or len(self._periodic_columns) > 0)):
+                self._embeds_periodic(self.encoder_.n_numeric, self._periodic_columns)):
             raise ValueError(
                 "warm_start continues with the fitted network, built with"
                 f"{'' if isinstance(inner, TabularInput) else 'out'} periodic embeddings; "

@@ -195,21 +195,17 @@ def _parsed_numbers(column):
     numeric column of the fit, given as text); a ValueError names one that does not."""
     values = column.values
     missing = isna(values)
-    out = np.full(len(values), np.nan)
-    try:  # numpy reads a whole column of number strings at once
-        out[~missing] = np.asarray(values[~missing], dtype=object).astype(np.float64)
-    except (TypeError, ValueError):
-        for k in np.flatnonzero(~missing):  # find the value that is no number, to name it
-            try:
-                out[k] = float(values[k])
-            except (TypeError, ValueError):
-                raise ValueError(
-                    f"Column {column.name!r} was numeric in fit but now holds "
-                    f"{column.dtype} values that are not numbers (e.g. {values[k]!r})."
-                ) from None
-    if np.isinf(out).any():
-        raise ValueError(f"Column {column.name!r} holds infinite values (e.g. "
-                         f"{values[np.flatnonzero(np.isinf(out))[0]]!r}).")
+    out = _as_floats(values, missing)  # +inf for what is no number
+    bad = np.flatnonzero(np.isinf(out))
+    if len(bad):
+        value = values[bad[0]]
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"Column {column.name!r} was numeric in fit but now holds {column.dtype} "
+                f"values that are not numbers (e.g. {value!r}).") from None
+        raise ValueError(f"Column {column.name!r} holds infinite values (e.g. {value!r}).")
     return out, missing | np.isnan(out)  # "nan" written out is a gap, as NaN is
 
 
