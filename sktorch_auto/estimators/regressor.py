@@ -98,7 +98,10 @@ default='auto'
         to Tukey's far-out fences (3 interquartile ranges beyond the quartiles), and
         values beyond the fences compressed logarithmically, so that outliers and heavy
         tails cannot wreck a column's scale (without outliers it is plain
-        standardisation). 'standard' or True: the plain mean and standard deviation.
+        standardisation); a column at least three quarters of whose rows hold its
+        lowest or highest value (a rare 0/1 indicator, a count that is mostly 0) is
+        centred on that value and scaled by the other values' median distance from it,
+        so it enters near 0/1. 'standard' or True: the plain mean and standard deviation.
         False: no scaling. ``net_`` is then an ``InputScaled`` module whose ``net``
         attribute is the network proper.
     categorical_features : 'auto', None, array-like of str or int, or bool mask, \

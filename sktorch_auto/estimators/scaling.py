@@ -66,6 +66,26 @@ def _fences(q01, q25, q75, q99):
     return low, high
 
 
+def _one_sided(q01, q25, q75, q99):
+    """Columns most of whose rows hold one value at an end of their range (zero-inflated
+    counts, rare 0/1 indicators): quartiles equal, and equal to the 1st or the 99th
+    percentile."""
+    return (q25 == q75) & ((q01 == q25) | (q75 == q99))
+
+
+def _off_mode_scale(values, weight, mode):
+    """The (weighted) median distance from ``mode`` of the values off it; None when
+    every value is the mode."""
+    from .table import column_quantiles
+
+    distance = np.abs(values - mode)
+    off = distance > 1e-12 * max(1.0, abs(mode))
+    if not off.any():
+        return None
+    (scale,) = column_quantiles(distance[off], None if weight is None else weight[off], (0.5,))
+    return scale
+
+
 def _clipped_moments(values, weight, low, high):
     """Weighted mean and standard deviation (1 when ~0) of ``values`` (rows x columns)
     clipped to ``[low, high]``."""
@@ -85,6 +105,12 @@ def robust_statistics(X, train_rows, sample_weight=None):
     clipped to them. For data without outliers (normal, uniform) that is plain
     standardisation; one extreme value counts as a value at the fence, whatever its
     size (1e12 among 300 normal values: 3% more scale, instead of 10^9 times).
+    A one-sided column, whose quartiles coincide with its 1st or 99th percentile (at
+    least three quarters of the rows hold its lowest or highest value: a rare 0/1
+    indicator, a count that is mostly 0), is centred on that value instead and scaled
+    by the median distance from it of the other values: its usual non-zero value lands
+    near 1, where standardising puts a 0/1 indicator set in 0.1% of the rows at 30 and
+    lets a network learn those rows by heart.
     Quantiles are those of weighted repeated rows (numpy's 'averaged_inverted_cdf');
     sparse columns count their implicit zeros (no densified copy). Columns are taken a
     few at a time: no copy of the training rows.
@@ -102,8 +128,11 @@ def robust_statistics(X, train_rows, sample_weight=None):
         ones = np.ones(len(rows)) if weight is None else weight
         for j in range(X.shape[1]):
             values, counts = _column_sample(sample, j, ones)
-            low, high = _fences(*np.array(column_quantiles(values, counts, _QUANTILES)))
+            qs = np.array(column_quantiles(values, counts, _QUANTILES))
+            low, high = _fences(*qs)
             out[:, j] = (*_clipped_moments(values, counts, low, high), low, high)
+            if _one_sided(*qs):
+                _centre_on_mode(out, j, values, counts, qs[1])
         return out[0], out[1], out[2], out[3]
     width = max(1, CHUNK_ELEMENTS // max(1, len(rows)))
     for start in range(0, X.shape[1], width):
@@ -115,7 +144,19 @@ def robust_statistics(X, train_rows, sample_weight=None):
                            for j in range(block.shape[1])]).T
         low, high = _fences(*qs)
         out[:, start:start + width] = (*_clipped_moments(block, weight, low, high), low, high)
+        for j in np.flatnonzero(_one_sided(*qs)):
+            _centre_on_mode(out, start + j, block[:, j], weight, qs[1, j])
     return out[0], out[1], out[2], out[3]
+
+
+def _centre_on_mode(out, j, values, weight, mode):
+    """Column ``j`` of ``out`` (mean, scale, low, high) for a one-sided column: centred on
+    its mode and scaled by the median distance from it of the other values, so a rare
+    0/1 indicator stays 0/1 and a count that is mostly 0 keeps its typical non-zero
+    value near 1 (standardising would blow a value seen in 0.1% of the rows up to 30)."""
+    scale = _off_mode_scale(values, weight, mode)
+    if scale is not None and scale > 0:
+        out[0, j], out[1, j] = mode, scale
 
 def _column_sample(sample, j, weight):
     """Column ``j`` of ``sample`` as ``(values, weights)``; a sparse column's implicit
