@@ -339,37 +339,39 @@ class TabularInput(nn.Module):
 
     def _angles(self, x):
         """``2 pi (w x + b)`` of every embedded input (``x``: those columns only) and
-        frequency, shape (n_periodic, rows, frequencies)."""
+        frequency, shape (n_periodic, frequencies, rows): rows last, so that the batched
+        products below have the long dimension last (5-8x faster on the CPU than rows
+        in the middle)."""
         turn = 2 * math.pi
-        return torch.addcmul((self.phase * turn).unsqueeze(1), x.t().unsqueeze(2),
-                             (self.frequency * turn).unsqueeze(1))
+        return torch.addcmul((self.phase * turn).unsqueeze(2), x.t().unsqueeze(1),
+                             (self.frequency * turn).unsqueeze(2))
 
     def _periodic(self, x, cos=None):
         """The embeddings of ``x`` (the embedded columns only), shape (rows, n_periodic *
         PERIODIC_DIM) (``cos``: the cosines of :meth:`_angles` when the caller has them).
 
-        In training, one batched matrix product. In evaluation each row's embedding must
-        not depend on the other rows of its batch, and in float32 it would, in the last
-        bits: the vectorised and the scalar code paths of torch's kernels (which one a
-        row takes depends on its position) round differently, and a matrix product's
-        blocking depends on the number of rows. So there the angles and cosines are
-        computed in float64 and mixed by products and a sum.
+        In evaluation each row's embedding must not depend on the other rows of its
+        batch, and in float32 it would, in the last bits: the vectorised and the scalar
+        code paths of torch's kernels (which one a row takes depends on its position)
+        round differently. So there the angles, cosines and their mixing are computed in
+        float64 and rounded to float32 at the end.
         """
+        mix, bias = self.mix.transpose(1, 2), self.mix_bias.unsqueeze(2)
         if cos is None and not self.training:
-            # a few rows at a time: the products hold rows x n_numeric x 64 numbers
+            # a few rows at a time: the cosines hold rows x n_periodic x frequencies numbers
             rows = max(1, EVAL_CHUNK_ELEMENTS // max(1, self.n_periodic * self.mix[0].numel()))
             if len(x) > rows:
                 return torch.cat([self._periodic(x[i:i + rows])
                                   for i in range(0, len(x), rows)])
             turn = 2 * math.pi
-            angles = (x.t().unsqueeze(2).double() * (self.frequency.double() * turn).unsqueeze(1)
-                      + (self.phase.double() * turn).unsqueeze(1))
-            mixed = (torch.cos(angles).to(self.mix.dtype).unsqueeze(3)
-                     * self.mix.unsqueeze(1)).sum(2) + self.mix_bias.unsqueeze(1)
+            angles = torch.addcmul((self.phase.double() * turn).unsqueeze(2),
+                                   x.t().double().unsqueeze(1),
+                                   (self.frequency.double() * turn).unsqueeze(2))
+            mixed = torch.baddbmm(bias.double(), mix.double(), torch.cos(angles)).to(x.dtype)
         else:
             cos = torch.cos(self._angles(x)) if cos is None else cos
-            mixed = torch.baddbmm(self.mix_bias.unsqueeze(1), cos, self.mix)
-        return mixed.transpose(0, 1).reshape(len(x), -1)
+            mixed = torch.baddbmm(bias, mix, cos)  # (n_periodic, dim, rows)
+        return mixed.permute(2, 0, 1).reshape(len(x), -1)
 
     def _parts(self, x, codes, index=None):
         parts = [x]
@@ -414,15 +416,15 @@ class TabularInput(nn.Module):
 
     def _periodic_backward(self, x, angles, cos, grad):
         """Set the periodic embeddings' gradients from ``grad`` (rows, n_periodic * dim;
-        ``x``: the embedded columns)."""
-        # contiguous: batched products of strided views take a slow path (10x)
-        g = grad.reshape(len(x), self.n_periodic, PERIODIC_DIM).transpose(0, 1).contiguous()
-        self.mix.grad = torch.bmm(cos.transpose(1, 2), g)
-        self.mix_bias.grad = g.sum(1)
-        g_angles = torch.bmm(g, self.mix.transpose(1, 2)).mul_(torch.sin(angles)).mul_(
-            -2 * math.pi)
-        self.phase.grad = g_angles.sum(1)
-        self.frequency.grad = torch.bmm(x.t().contiguous().unsqueeze(1), g_angles).squeeze(1)
+        ``x``: the embedded columns; ``angles`` and ``cos``: (n_periodic, frequencies,
+        rows))."""
+        # contiguous, rows last: batched products of strided views take a slow path
+        g = grad.reshape(len(x), self.n_periodic, PERIODIC_DIM).permute(1, 2, 0).contiguous()
+        self.mix.grad = torch.bmm(g, cos.transpose(1, 2)).transpose(1, 2).contiguous()
+        self.mix_bias.grad = g.sum(2)
+        g_angles = torch.bmm(self.mix, g).mul_(torch.sin(angles)).mul_(-2 * math.pi)
+        self.phase.grad = g_angles.sum(2)
+        self.frequency.grad = torch.bmm(g_angles, x.t().unsqueeze(2)).squeeze(2)
 
 
 def build_periodic_mlp(n_features_in, n_outputs, cardinalities=(), hidden_layer_sizes=(64, 64),
