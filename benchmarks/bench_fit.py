@@ -4,7 +4,8 @@ Run ``python benchmarks/bench_fit.py`` (options: ``--n``, ``--epochs``, ``--batc
 ``--repeats``, ``--skip-memory``; ``--mixed`` runs the real-table section instead: a
 DataFrame of 100,000 rows with 20 numeric and 10 categorical columns of 3 to 1,000
 categories, with gaps, against the same estimator on its one-hot-encoded numeric version,
-plus encoding times and peak memory). All contenders train the same MLP (d -> 64 -> 64 -> 1)
+plus encoding times and peak memory). All contenders train the same plain MLP
+(``numeric_embedding=None`` for sktorch_auto; d -> 64 -> 64 -> 1)
 on the same float32 data in one process. Reported per epoch: total fit time divided by the
 epochs run (the best of ``--repeats`` runs). sktorch_auto's numbers include its validation
 pass, input standardisation and best-version tracking; the others do no validation at all.
@@ -77,7 +78,8 @@ def trainer_core(X, y, batch_size, epochs):
 def estimator(X, y, batch_size, epochs):
     # A fixed rate: the per-fit range test of learning_rate='auto' is timed on its own.
     reg = TorchRegressor(batch_size=batch_size, n_epochs=epochs, device="cpu", random_state=0,
-                         learning_rate=1e-3, hidden_layer_sizes=(64, 64), activation="relu")
+                         learning_rate=1e-3, hidden_layer_sizes=(64, 64), activation="relu",
+                         numeric_embedding=None)  # the peers' plain MLP
     reg.fit(X.numpy(), y.numpy().ravel())
     return reg.n_iter_
 
@@ -127,7 +129,7 @@ def prediction(n_rows, d, repeats):
     """Rows per second of predict on n_rows: the estimator against a hand-written loop."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((2000, d), dtype=np.float32)
-    reg = TorchRegressor(n_epochs=1, device="cpu", random_state=0,
+    reg = TorchRegressor(n_epochs=1, device="cpu", random_state=0, numeric_embedding=None,
                          hidden_layer_sizes=(64, 64), activation="relu").fit(X, X[:, 0])
     big = rng.standard_normal((n_rows, d), dtype=np.float32)
     net = reg.net_
@@ -316,7 +318,7 @@ def mixed(n, epochs, repeats):
 
     def fit(X):
         reg = TorchRegressor(n_epochs=epochs, tol=0.0, learning_rate=1e-3, device="cpu",
-                             random_state=0)
+                             random_state=0, numeric_embedding=None)  # the same network
         start = time.perf_counter()
         reg.fit(X, y)
         total = time.perf_counter() - start

@@ -164,19 +164,44 @@ def _standardized(X, mean, scale, fences=None):
     return out
 
 
-def _columns_to_embed(numeric, train_rows):
+def _sparse_columns_of_more_than_two_values(numeric, train_rows):
+    """:func:`_columns_to_embed`'s rule for a sparse matrix, its implicit zeros counted,
+    in time proportional to the stored entries."""
+    block = sp.csc_matrix(numeric[train_rows])
+    block.sum_duplicates()
+    low = block.min(axis=0).toarray().ravel()
+    high = block.max(axis=0).toarray().ravel()
+    column = np.repeat(np.arange(block.shape[1]), np.diff(block.indptr))
+    inside = (block.data != low[column]) & (block.data != high[column])
+    more = np.bincount(column[inside], minlength=block.shape[1]) > 0
+    # an implicit zero strictly between the lowest and the highest value is a third one
+    more |= (np.diff(block.indptr) < block.shape[0]) & (low < 0) & (high > 0)
+    return np.flatnonzero(more).tolist()
+
+
+def _columns_to_embed(numeric, train_rows, choice="periodic"):
     """The numeric inputs with more than two values in ``train_rows``: those a periodic
     embedding can tell more about than the plain input (not 0/1 columns such as
-    missing-value indicators, nor constant ones). All of them for sparse inputs."""
+    missing-value indicators, nor constant ones). ``choice='periodic'``: all of them
+    for sparse inputs.
+
+    ``choice='auto'``: none when there are more than
+    :data:`~sktorch_auto.estimators.nets.PERIODIC_AUTO_MAX_COLUMNS` of them (each
+    embedded column widens the first layer fivefold), dense or sparse alike."""
     if sp.issparse(numeric):
-        return list(range(numeric.shape[1]))
-    columns = []
-    width = max(1, CHUNK_ELEMENTS // max(1, len(train_rows)))
-    for start in range(0, numeric.shape[1], width):
-        block = numeric[train_rows, start:start + width]
-        low, high = block.min(axis=0), block.max(axis=0)
-        more = ((block != low) & (block != high)).any(axis=0)
-        columns += (start + np.flatnonzero(more)).tolist()
+        if choice != "auto":
+            return list(range(numeric.shape[1]))
+        columns = _sparse_columns_of_more_than_two_values(numeric, train_rows)
+    else:
+        columns = []
+        width = max(1, CHUNK_ELEMENTS // max(1, len(train_rows)))
+        for start in range(0, numeric.shape[1], width):
+            block = numeric[train_rows, start:start + width]
+            low, high = block.min(axis=0), block.max(axis=0)
+            more = ((block != low) & (block != high)).any(axis=0)
+            columns += (start + np.flatnonzero(more)).tolist()
+    if choice == "auto" and len(columns) > nets.PERIODIC_AUTO_MAX_COLUMNS:
+        return []
     return columns
 
 
@@ -246,7 +271,7 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         "compile": ["boolean", str],
         "standardize": ["boolean", StrOptions({"robust", "standard"})],
         "categorical_features": [StrOptions({"auto"}), "array-like", None],
-        "numeric_embedding": [StrOptions({"periodic"}), None],
+        "numeric_embedding": [StrOptions({"auto", "periodic"}), None],
     }
 
     def __init__(self, net_builder=None, net_builder_kwargs=None, *,
@@ -255,7 +280,7 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
                  n_best_nets=10, with_restarts=True, repeat_train=1, criterion="auto",
                  device="auto", verbose=False, random_state=None, warm_start=False, n_workers=0,
                  checkpoint=None, amp=False, compile=False, standardize="robust",
-                 categorical_features="auto", numeric_embedding=None):
+                 categorical_features="auto", numeric_embedding="auto"):
         self.net_builder = net_builder
         self.net_builder_kwargs = net_builder_kwargs
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -355,9 +380,10 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
     #: fitted before it was recorded used 10. A fit records the limit of its time, so
     #: that ``load`` and ``warm_start`` rebuild the network it trained.
     _one_hot_max = 10
-    #: The numeric inputs that ``numeric_embedding='periodic'`` embeds (those with more
-    #: than two values in the training part); None: all of them, as in models fitted
-    #: before the choice was recorded.
+    #: The numeric inputs that ``numeric_embedding`` embeds (those with more than two
+    #: values in the training part; [] where 'auto' declined); None: all of them, as in
+    #: models fitted before the choice was recorded (or none with
+    #: ``numeric_embedding=None``).
     _periodic_columns = None
 
     def _activation(self):
@@ -385,9 +411,10 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         return "cardinalities" in (_parameters(self.net_builder) or {})
 
     def _embeds_periodic(self, n_features, periodic_columns):
-        """Whether the built-in network gets periodic embeddings: asked for, and some
-        numeric input to embed (``periodic_columns`` None: all of them)."""
-        return (self.net_builder is None and self.numeric_embedding == "periodic"
+        """Whether the built-in network gets periodic embeddings: asked for ('auto' or
+        'periodic'), and some numeric input to embed (``periodic_columns`` None: all of
+        them)."""
+        return (self.net_builder is None and self.numeric_embedding is not None
                 and n_features > 0 and (periodic_columns is None or len(periodic_columns) > 0))
 
     def _builder_width(self, n_features, cards):
@@ -518,8 +545,9 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(seed)
             one_hot_max = self._one_hot_max if warm else nets.ONE_HOT_MAX
-            periodic = self._periodic_columns if warm else _columns_to_embed(
-                numeric, train_rows) if self.numeric_embedding == "periodic" else None
+            periodic = self._periodic_columns if warm else None if (
+                self.numeric_embedding is None) else _columns_to_embed(
+                numeric, train_rows, self.numeric_embedding)
             net = self.net_ if warm else self._build_net(
                 encoder.n_numeric, Y.shape[1], None if codes is None else encoder.cardinalities,
                 one_hot_max, periodic)
@@ -665,8 +693,10 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
                 f"(categorical_features={encoded!r}, standardize={scaling!r}); these "
                 "parameters changed since: fit with warm_start=False to apply them.")
         inner = net.net if isinstance(net, InputScaled) else net
-        if self.net_builder is None and isinstance(inner, TabularInput) != (
-                self._embeds_periodic(self.encoder_.n_numeric, self._periodic_columns)):
+        # 'auto' continues with what it chose; None and 'periodic' must match the network.
+        if (self.net_builder is None and self.numeric_embedding != "auto"
+                and isinstance(inner, TabularInput) != self._embeds_periodic(
+                    self.encoder_.n_numeric, self._periodic_columns)):
             raise ValueError(
                 "warm_start continues with the fitted network, built with"
                 f"{'' if isinstance(inner, TabularInput) else 'out'} periodic embeddings; "

@@ -76,7 +76,7 @@ is_categorical_
                  n_best_nets=10, with_restarts=True, repeat_train=1, criterion="auto",
                  device="auto", verbose=False, random_state=None, warm_start=False, n_workers=0,
                  checkpoint=None, amp=False, compile=False, standardize="robust",
-                 categorical_features="auto", numeric_embedding=None, class_weight=None):
+                 categorical_features="auto", numeric_embedding="auto", class_weight=None):
         super().__init__(
             net_builder, net_builder_kwargs, hidden_layer_sizes=hidden_layer_sizes,
             activation=activation, dropout=dropout, weight_decay=weight_decay,

@@ -229,6 +229,8 @@ class PersistenceMixin:
             raise ValueError(f"{os.fspath(path)!r} holds a {content.get('estimator')}, "
                              f"not a {cls.__name__}.")
         params = dict(content["params"])
+        # Files from before numeric_embedding existed: fitted without embeddings.
+        params.setdefault("numeric_embedding", None)
         record = content.get("builder")
         if record is not None or net_builder is not None:
             params["net_builder"] = resolve_builder(

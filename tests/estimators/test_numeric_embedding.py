@@ -43,12 +43,14 @@ def test_hand_written_gradients_equal_autograd(activation, cards, softmax, colum
     else:
         criterion = MixedCriterion(None, [1, 0], ([0.5, 0.0], [2.0, 1.0]))
         target = torch.stack([torch.randn(30), (torch.randn(30) > 0).double()], 1).double()
+    # sample weights on half of the cases (they enter through the loss's gradient)
+    weight = None if columns is None else torch.rand(30, dtype=torch.float64) * 3
     step = manual_step(net, criterion)
     assert step is not None
-    loss = step(inputs, target, None)
+    loss = step(inputs, target, weight)
     manual = {name: p.grad.clone() for name, p in net.named_parameters()}
     net.zero_grad(set_to_none=True)
-    reference = criterion(net(*inputs), target)
+    reference = criterion(net(*inputs), target, weight)
     reference.backward()
     assert loss.item() == pytest.approx(reference.item(), rel=1e-12)
     for name, p in net.named_parameters():
@@ -154,7 +156,7 @@ def test_saved_pickled_and_old_files(tmp_path):
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(clf)).predict_proba(df),
                                   clf.predict_proba(df))
     # a file written before the parameter existed: no embedding, loads as it was
-    plain = TorchClassifier(**FAST).fit(df, y)
+    plain = TorchClassifier(**FAST, numeric_embedding=None).fit(df, y)
     plain.save(tmp_path / "plain.skt")
     content = load_checkpoint(tmp_path / "plain.skt")
     del content["params"]["numeric_embedding"]
@@ -175,7 +177,7 @@ def test_files_and_pickles_from_before_the_column_choice_embed_every_column(tmp_
     df = _table()
     y = (df["b"] > 0).to_numpy()
     # as fitted before: the missing-value indicator (column 2) embedded as well
-    monkeypatch.setattr(base, "_columns_to_embed", lambda numeric, rows: None)
+    monkeypatch.setattr(base, "_columns_to_embed", lambda numeric, rows, choice: None)
     clf = TorchClassifier(**FAST, numeric_embedding="periodic").fit(df, y)
     assert clf.net_.net.n_periodic == 3
     clf.save(tmp_path / "m.skt")
@@ -198,7 +200,7 @@ def test_files_and_pickles_from_before_the_column_choice_embed_every_column(tmp_
 def test_warm_start_refuses_to_ignore_a_changed_embedding():
     df = _table()
     y = df["b"].to_numpy()
-    reg = TorchRegressor(**FAST, warm_start=True).fit(df, y)
+    reg = TorchRegressor(**FAST, numeric_embedding=None, warm_start=True).fit(df, y)
     before = reg.predict(df)
     reg.set_params(numeric_embedding="periodic")
     with pytest.raises(ValueError, match="numeric_embedding='periodic'"):
@@ -222,7 +224,7 @@ def test_files_saved_with_another_one_hot_limit_load(tmp_path, monkeypatch):
                        "shop": rng.choice([f"s{i}" for i in range(30)], size=400)})
     y = df["x"].to_numpy() + (df["shop"] < "s2").to_numpy()
     monkeypatch.setattr(nets, "ONE_HOT_MAX", 10)
-    old_style = TorchRegressor(**FAST).fit(df, y)
+    old_style = TorchRegressor(**FAST, numeric_embedding=None).fit(df, y)
     assert old_style.net_.net.embedding is not None  # the shop column is embedded
     old_style.save(tmp_path / "m.skt")
     content = load_checkpoint(tmp_path / "m.skt")
@@ -234,7 +236,7 @@ def test_files_saved_with_another_one_hot_limit_load(tmp_path, monkeypatch):
         np.testing.assert_array_equal(loaded.predict(df), old_style.predict(df))
         loaded.set_params(warm_start=True).fit(df, y)  # continues with the same network
         assert loaded.net_.net.embedding is not None
-    fresh = TorchRegressor(**FAST).fit(df, y)
+    fresh = TorchRegressor(**FAST, numeric_embedding=None).fit(df, y)
     assert fresh.net_.net.embedding is None  # today's limit one-hot encodes the shops
 
 
@@ -245,3 +247,52 @@ def test_prediction_in_chunks_equals_one_pass(monkeypatch):
     whole = clf.predict_proba(df)
     monkeypatch.setattr(nets, "EVAL_CHUNK_ELEMENTS", 3 * 64 * 7)  # 7 rows at a time
     np.testing.assert_array_equal(clf.predict_proba(df), whole)
+
+
+def test_auto_embeds_narrow_tables_and_not_wide_ones(tmp_path, monkeypatch):
+    df = _table()
+    y = df["b"].to_numpy()
+    auto = TorchRegressor(**FAST).fit(df, y)  # the default
+    assert auto.get_params()["numeric_embedding"] == "auto"
+    assert isinstance(auto.net_.net, TabularInput) and auto._periodic_columns == [0, 1]
+    # wider than the limit: no embedding, recorded as such, and it persists
+    monkeypatch.setattr(nets, "PERIODIC_AUTO_MAX_COLUMNS", 1)
+    wide = TorchRegressor(**FAST, warm_start=True).fit(df, y)
+    assert not isinstance(wide.net_.net, TabularInput) and wide._periodic_columns == []
+    assert isinstance(TorchRegressor(**FAST, numeric_embedding="periodic").fit(df, y).net_.net,
+                      TabularInput)  # asked for explicitly: no limit
+    wide.save(tmp_path / "wide.skt")
+    monkeypatch.setattr(nets, "PERIODIC_AUTO_MAX_COLUMNS", 64)
+    loaded = TorchRegressor.load(tmp_path / "wide.skt")
+    np.testing.assert_array_equal(loaded.predict(df), wide.predict(df))
+    # 'auto' continues with what it chose; None refuses to ignore the embeddings
+    wide.fit(df, y)
+    assert not isinstance(wide.net_.net, TabularInput)
+    auto.set_params(warm_start=True).fit(df, y)
+    assert isinstance(auto.net_.net, TabularInput)
+    with pytest.raises(ValueError, match="numeric_embedding=None"):
+        auto.set_params(numeric_embedding=None).fit(df, y)
+
+
+def test_auto_chooses_the_same_columns_for_sparse_and_dense_input():
+    import scipy.sparse as sp
+
+    from sktorch_auto.estimators.base import _columns_to_embed
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n, m = rng.integers(1, 30), rng.integers(1, 8)
+        X = rng.choice([0, 0, 1, -1, 2, 0.5], size=(n, m)) * (rng.random((n, m)) < rng.random())
+        sparse = sp.csr_matrix(X)
+        if rng.random() < 0.3:  # explicit zeros too
+            sparse.data[rng.random(sparse.nnz) < 0.2] = 0
+        rows = np.sort(rng.choice(n, size=rng.integers(1, n + 1), replace=False))
+        dense = _columns_to_embed(sparse.toarray(), rows, "auto")
+        assert _columns_to_embed(sparse, rows, "auto") == dense
+        assert _columns_to_embed(sparse, rows, "periodic") == list(range(m))
+    X = np.column_stack([rng.normal(size=120), rng.integers(0, 2, 120),
+                         rng.poisson(0.3, 120)]).astype(float)
+    y = X[:, 0] + X[:, 2]
+    dense, sparse = (TorchRegressor(**FAST).fit(data, y) for data in (X, sp.csr_matrix(X)))
+    assert dense._periodic_columns == sparse._periodic_columns == [0, 2]
+    np.testing.assert_allclose(sparse.predict(X), dense.predict(X), rtol=1e-4, atol=1e-4)

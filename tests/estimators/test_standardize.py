@@ -80,7 +80,8 @@ def test_constant_feature_is_centred_not_divided_by_zero():
 
 def test_standardize_false_keeps_the_bare_network():
     X, y = _raw_units(n=60)
-    clf = TorchClassifier(n_epochs=2, device="cpu", random_state=0, standardize=False)
+    clf = TorchClassifier(n_epochs=2, device="cpu", random_state=0, standardize=False,
+                          numeric_embedding=None)
     clf.fit(X, y > 1000)
     assert isinstance(clf.net_, torch.nn.Sequential)
     periodic = TorchClassifier(n_epochs=2, device="cpu", random_state=0, standardize=False,

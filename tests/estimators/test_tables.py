@@ -15,7 +15,12 @@ from sklearn.pipeline import make_pipeline
 from sktorch_auto import TorchClassifier, TorchRegressor
 from sktorch_auto.core.checkpoint import is_plain
 from sktorch_auto.core.split import train_valid_split
-from sktorch_auto.estimators.nets import CategoricalInput, InputScaled, compress_tails
+from sktorch_auto.estimators.nets import (
+    CategoricalInput,
+    InputScaled,
+    TabularInput,
+    compress_tails,
+)
 from sktorch_auto.estimators.scaling import robust_statistics
 from sktorch_auto.estimators.table import MIN_FREQUENCY, TableEncoder
 
@@ -166,6 +171,13 @@ def test_a_target_that_depends_on_a_category_only_is_learned_well():
     assert clf.score(df.iloc[test], labels[test]) > 0.95
 
 
+def _categorical_input(net):
+    """The categories' part of the built-in network (behind periodic embeddings or not)."""
+    inner = net.categorical if isinstance(net, TabularInput) else net
+    assert isinstance(inner, CategoricalInput)
+    return inner
+
+
 def test_a_column_of_a_thousand_categories_gets_embeddings():
     rng = np.random.default_rng(6)
     codes = rng.integers(0, 1000, size=8000)
@@ -174,16 +186,15 @@ def test_a_column_of_a_thousand_categories_gets_embeddings():
     y = effect[codes] + df["x"].to_numpy()
     reg = TorchRegressor(n_epochs=8, device="cpu", random_state=0).fit(df, y)
     assert 700 <= len(reg.categories_[0]) <= 1000  # about 7 rows each: the rarest pooled
-    inner = reg.net_.net
-    assert isinstance(inner, CategoricalInput) and inner.embedding is not None
+    inner = _categorical_input(reg.net_.net)
+    assert inner.embedding is not None
     assert inner.embedding.num_embeddings == len(reg.categories_[0]) + 2
     assert reg.score(df, y) > 0.5
 
 
 def test_small_categorical_columns_are_one_hot_encoded(fitted_table):
     reg, _, _ = fitted_table
-    inner = reg.net_.net
-    assert isinstance(inner, CategoricalInput)
+    inner = _categorical_input(reg.net_.net)
     assert len(inner.one_hot_columns) == 5 and inner.embedding is None
 
 
@@ -211,7 +222,9 @@ def test_categorical_features_none_keeps_every_numeric_column_numeric():
     df = pd.DataFrame({"a": [1.0, 2.0, 3.0] * 10, "b": [0, 1, 0] * 10})
     reg = TorchRegressor(**FAST, categorical_features=None).fit(df, df["a"])
     assert not reg.is_categorical_.any()
-    assert isinstance(reg.net_.net, torch.nn.Sequential)  # the plain MLP, fast path
+    assert isinstance(reg.net_.net, TabularInput) and reg.net_.net.categorical is None
+    plain = TorchRegressor(**FAST, categorical_features=None, numeric_embedding=None)
+    assert isinstance(plain.fit(df, df["a"]).net_.net, torch.nn.Sequential)  # fast path
 
 
 @pytest.mark.parametrize("spec, message", [
