@@ -200,6 +200,8 @@ def _columns_to_embed(numeric, train_rows, choice="periodic"):
             low, high = block.min(axis=0), block.max(axis=0)
             more = ((block != low) & (block != high)).any(axis=0)
             columns += (start + np.flatnonzero(more)).tolist()
+            if choice == "auto" and len(columns) > nets.PERIODIC_AUTO_MAX_COLUMNS:
+                break  # declined already: no need to read the other columns
     if choice == "auto" and len(columns) > nets.PERIODIC_AUTO_MAX_COLUMNS:
         return []
     return columns
@@ -417,6 +419,13 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         return (self.net_builder is None and self.numeric_embedding is not None
                 and n_features > 0 and (periodic_columns is None or len(periodic_columns) > 0))
 
+    def _choose_periodic_columns(self, numeric, train_rows):
+        """The numeric inputs the built-in network will embed, or None when it is not
+        asked to (or a user's builder makes the network: no pass over the data then)."""
+        if self.numeric_embedding is None or self.net_builder is not None:
+            return None
+        return _columns_to_embed(numeric, train_rows, self.numeric_embedding)
+
     def _builder_width(self, n_features, cards):
         """Float inputs per row of a user's network: the numeric ones, and the categories
         one-hot encoded unless it takes the codes itself."""
@@ -545,9 +554,8 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(seed)
             one_hot_max = self._one_hot_max if warm else nets.ONE_HOT_MAX
-            periodic = self._periodic_columns if warm else None if (
-                self.numeric_embedding is None) else _columns_to_embed(
-                numeric, train_rows, self.numeric_embedding)
+            periodic = self._periodic_columns if warm else self._choose_periodic_columns(
+                numeric, train_rows)
             net = self.net_ if warm else self._build_net(
                 encoder.n_numeric, Y.shape[1], None if codes is None else encoder.cardinalities,
                 one_hot_max, periodic)

@@ -296,3 +296,17 @@ def test_auto_chooses_the_same_columns_for_sparse_and_dense_input():
     dense, sparse = (TorchRegressor(**FAST).fit(data, y) for data in (X, sp.csr_matrix(X)))
     assert dense._periodic_columns == sparse._periodic_columns == [0, 2]
     np.testing.assert_allclose(sparse.predict(X), dense.predict(X), rtol=1e-4, atol=1e-4)
+
+
+def test_a_users_network_gets_no_embeddings_and_no_pass_over_the_data(monkeypatch):
+    from sktorch_auto.estimators import base
+
+    def refuse(*args):
+        raise AssertionError("the columns to embed were computed for a user's network")
+
+    monkeypatch.setattr(base, "_columns_to_embed", refuse)
+    X = np.random.default_rng(0).normal(size=(80, 3))
+    reg = TorchRegressor(nets.build_mlp, {"hidden_layer_sizes": (8,)}, **FAST).fit(X, X[:, 0])
+    assert isinstance(reg.net_.net, torch.nn.Sequential) and reg._periodic_columns is None
+    with pytest.raises(AssertionError, match="user's network"):
+        TorchRegressor(**FAST).fit(X, X[:, 0])  # the built-in one does need them
