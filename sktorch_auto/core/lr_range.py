@@ -16,6 +16,10 @@ from .optim import Adam
 START, END, STEPS = 1e-5, 1.0, 100
 #: The chosen rate is kept within these bounds.
 LOWEST, HIGHEST = 1e-4, 3e-2
+#: The smoothed loss is an average of about ten batches' losses (its factor 0.9) only
+#: after this many steps; before, one lucky first batch (a noisy regression target) would
+#: be "the bottom" at the smallest rate (a non-finite loss still ends the sweep at once).
+BURN_IN = 10
 
 
 def _forever(batches):
@@ -68,7 +72,7 @@ def find_learning_rate(net, criterion, batches, forward=None, steps=None):
         smoothed = average / (1 - 0.9 ** (step + 1))
         if not math.isfinite(smoothed) or smoothed > 4 * best_loss:
             break
-        if smoothed < best_loss:
+        if step >= min(BURN_IN, steps // 2) and smoothed < best_loss:
             best_loss, best_rate = smoothed, rate
     if best_rate is None:
         return LOWEST

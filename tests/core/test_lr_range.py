@@ -67,6 +67,36 @@ def test_range_test_picks_a_tenth_of_the_rate_at_the_lowest_loss(monkeypatch):
     assert 1e-3 <= chosen <= 4e-3
 
 
+def test_a_lucky_first_batch_is_not_taken_for_the_bottom(monkeypatch):
+    # A noisy regression target: the very first batch happens to have a tiny loss, then
+    # the losses follow the curve of the test above. The bias-corrected average equals
+    # that one loss at step 0, so without a burn-in it would be "the bottom" at 1e-5
+    # (then clipped to LOWEST); the real bottom is at 1e-2.
+    net = torch.nn.Linear(1, 1)
+    calls = []
+
+    original = lr_range.Adam
+
+    def spy(params, lr, **kwargs):
+        spy.opt = original(params, lr=lr, **kwargs)
+        return spy.opt
+
+    class Scripted:
+        def __call__(self, output, target, weights=None, unscaled=False):
+            rate = spy.opt.param_groups[0]["lr"]
+            calls.append(rate)
+            value = 0.01 if len(calls) == 1 else (np.log10(rate) + 2) ** 2 + 1.0
+            return output.sum() * 0 + value
+
+    monkeypatch.setattr(lr_range, "Adam", spy)
+    batches = [([torch.ones(4, 1)], None, torch.ones(4, 1))]
+    chosen = find_learning_rate(net, Scripted(), batches, steps=100)
+    assert 1e-3 <= chosen <= 4e-3
+    monkeypatch.setattr(lr_range, "BURN_IN", 0)  # the rule before: fooled by that batch
+    calls.clear()
+    assert find_learning_rate(net, Scripted(), batches, steps=100) == LOWEST
+
+
 def test_trainer_with_auto_rate_records_the_rate_it_used():
     net_args = [3, 1]
     X, y = linear_problem(n=200, offset=5.0)
