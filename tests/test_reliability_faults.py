@@ -23,6 +23,7 @@ from sktorch_auto import PytorchTrainer, TorchClassifier, TorchRegressor
 from sktorch_auto.core import checkpoint as ckpt
 from sktorch_auto.core import set_seed
 from sktorch_auto.core.checkpoint import load_checkpoint, save_checkpoint
+from sktorch_auto.core.run import DivergedError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # A fixed rate: the range test of learning_rate='auto' would take criterion steps too.
@@ -465,6 +466,7 @@ import json, os, resource, signal, sys
 import numpy as np, torch
 from sktorch_auto import TorchRegressor
 from sktorch_auto.core.checkpoint import load_checkpoint, save_checkpoint
+from sktorch_auto.core.run import DivergedError
 
 mode = sys.argv[1]
 os.makedirs("out", exist_ok=True)
@@ -792,3 +794,19 @@ def test_150_fits_grow_resident_memory_by_at_most_30_mb(leak_run):
 
 def test_150_fits_leave_no_open_files(leak_run):
     assert leak_run["fd1"] <= leak_run["fd0"], leak_run
+
+
+def test_estimator_divergence_on_raw_large_inputs_names_standardize():
+    # Finite data that diverges: the message says what to change, not "look for NaN".
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 4)) * 1000 + 1000
+    y = X @ [1.0, 2.0, 3.0, 0.5]
+    reg = TorchRegressor(n_epochs=5, random_state=0, device="cpu", standardize=False,
+                         learning_rate=1e-2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.raises(DivergedError, match="inputs and targets are finite.*standardize="):
+            reg.fit(X, y)
+    assert not hasattr(reg, "net_")  # nothing half-fitted
+    assert np.isfinite(TorchRegressor(n_epochs=5, random_state=0, device="cpu",
+                                      learning_rate=1e-2).fit(X, y).predict(X)).all()

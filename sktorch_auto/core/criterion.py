@@ -79,14 +79,24 @@ def _broadcast_weights(weights, n, dtype):
     return w.reshape(n, -1) if w.dim() > 1 else w.reshape(n, 1)
 
 
-def infer_scale(targets, regression_flags):
-    """S28: mean and std of the regression columns; 0 and 1 for the classification ones."""
+def infer_scale(targets, regression_flags, weights=None):
+    """S28: mean and std of the regression columns; 0 and 1 for the classification ones.
+
+    ``weights`` (one per sample, optional) count like repeated samples: a sample of
+    weight zero does not move the scale.
+    """
     flags = np.asarray(regression_flags, dtype=bool)
     # NaN or infinity in the targets: the batches' check names them, without numpy's
     # "invalid value" warning first.
     with np.errstate(invalid="ignore", over="ignore"):
-        mean = np.where(flags, targets.mean(axis=0), 0.0)
-        std = targets.std(axis=0)
+        if weights is None:
+            mean, std = targets.mean(axis=0), targets.std(axis=0)
+        else:
+            w = np.asarray(weights, dtype=np.float64).reshape(len(targets), 1) / np.sum(weights)
+            kept = w[:, 0] > 0
+            mean = (w[kept] * targets[kept]).sum(axis=0)
+            std = np.sqrt((w[kept] * (targets[kept] - mean) ** 2).sum(axis=0))
+        mean = np.where(flags, mean, 0.0)
     # A spread that is rounding noise next to the mean, or whose inverse float32 cannot
     # hold, is a constant column: scaled by 1 (dividing by it made the loss NaN).
     real = (std > 1e-12 * np.abs(mean)) & (std > 1.0 / np.finfo(np.float32).max)

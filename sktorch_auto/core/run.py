@@ -20,6 +20,10 @@ from .optim import make_optimizer
 from .policy import BestVersions, TrainingPolicy
 
 
+class DivergedError(ValueError):
+    """Training's loss was not finite from the first epoch: no usable network."""
+
+
 def _snapshot(net):
     return {k: v.detach().clone() for k, v in net.state_dict().items()}
 
@@ -198,10 +202,13 @@ class TrainingRun:
             trainer.best_epoch = trainer.best_loss = None
             trainer.averaged_epochs = []
             if self.stop_reason == "diverged":
-                raise ValueError("The loss was not finite from the first epoch: no usable "
-                                 "network. Check the dataset's inputs and targets for NaN "
-                                 "or infinity (one such sample makes every loss NaN), or "
-                                 "lower the learning rate.")
+                raise DivergedError(
+                    "The loss was not finite from the first epoch: no usable network. "
+                    "Check the dataset's inputs and targets for NaN or infinity (one such "
+                    "sample makes every loss NaN). With finite data, the steps were too "
+                    "large: standardise inputs of large magnitude (RAdam's first steps "
+                    "are momentum SGD steps, as large as the gradients) or lower the "
+                    "learning rate.")
             warnings.warn("Training ended before any epoch was validated; the network is "
                           "left as it is.", RuntimeWarning, stacklevel=3)
             return

@@ -7,10 +7,12 @@ The epoch loop lives here and stays short; what to do after each epoch comes fro
 
 import functools
 import math
+import numbers
 import os
 import types
 import warnings
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -48,20 +50,32 @@ class _hybridmethod:
         return types.MethodType(self.func, cls if obj is None else obj)
 
 
+def _real(value):
+    """Whether ``value`` is a real number (numpy scalars included), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
 def _check_train_args(batch_size, n_epochs, train_prop, learning_rate, n_workers,
-                      repeat_train, repeat_valid, n_best_nets):
+                      repeat_train, repeat_valid, n_best_nets, weight_decay, tol):
+    """Check the arguments of ``train``; returns ``train_prop``, ``learning_rate``,
+    ``weight_decay`` and ``tol`` as Python floats (numpy scalars accepted)."""
     for name, value, minimum in [
         ("batch_size", batch_size, 1), ("n_epochs", n_epochs, 1), ("n_workers", n_workers, 0),
         ("repeat_train", repeat_train, 1), ("repeat_valid", repeat_valid, 1),
         ("n_best_nets", n_best_nets, 1),
     ]:
         check_int(name, value, minimum)
-    if not isinstance(train_prop, (int, float)) or not 0 < train_prop <= 1:
+    if not _real(train_prop) or not 0 < train_prop <= 1:
         raise ValueError(f"train_prop must be a number in (0, 1]; got {train_prop!r}.")
-    if learning_rate != "auto" and (
-            not isinstance(learning_rate, (int, float)) or not learning_rate > 0):
+    if not (isinstance(learning_rate, str) and learning_rate == "auto") and (
+            not _real(learning_rate) or not 0 < learning_rate < math.inf):
         raise ValueError(f"learning_rate must be a positive number or 'auto'; got "
                          f"{learning_rate!r}.")
+    for key, value in (("weight_decay", weight_decay), ("tol", tol)):
+        if not (_real(value) and 0 <= value < math.inf):
+            raise ValueError(f"{key} must be a non-negative number; got {value!r}.")
+    return (float(train_prop), learning_rate if isinstance(learning_rate, str)
+            else float(learning_rate), float(weight_decay), float(tol))
 
 
 class PytorchTrainer:
@@ -204,8 +218,10 @@ class PytorchTrainer:
         -------
         self : PytorchTrainer
         """
-        _check_train_args(batch_size, n_epochs, train_prop, learning_rate, n_workers,
-                          repeat_train, repeat_valid, n_best_nets)
+        train_prop, learning_rate, weight_decay, tol = _check_train_args(
+            batch_size, n_epochs, train_prop, learning_rate, n_workers, repeat_train,
+            repeat_valid, n_best_nets, weight_decay, tol)
+        batch_size, n_epochs, n_best_nets = int(batch_size), int(n_epochs), int(n_best_nets)
         if len(dataset) == 0:
             raise ValueError("Cannot train on an empty dataset.")
         folder = os.path.dirname(os.fspath(name)) if name is not None else ""
@@ -226,9 +242,6 @@ class PytorchTrainer:
         valid_size = EVAL_BATCH_SIZE if cache.get("tensors") is not None else batch_size
         valid_batches = make_batches(dataset, valid_idx, max(batch_size, valid_size), False,
                                      self.device, n_workers, cache, dtype=input_dtype(self.net))
-        for key, value in (("weight_decay", weight_decay), ("tol", tol)):
-            if not (isinstance(value, (int, float)) and 0 <= value < math.inf):
-                raise ValueError(f"{key} must be a non-negative number; got {value!r}.")
         run = TrainingRun(self, name, n_epochs, learning_rate, with_restarts, n_best_nets,
                           verbose, amp, compile, weight_decay, tol)
         try:

@@ -6,6 +6,7 @@ expose scikit-learn's API. Subclasses only say how targets are encoded and decod
 """
 
 import contextlib
+import copy
 import inspect
 import os
 import re
@@ -32,6 +33,7 @@ from ..core.criterion import criterion_state
 from ..core.data import ArrayDataset, as_tensor
 from ..core.device import resolve_device
 from ..core.predict import RawInputs, apply_net
+from ..core.run import DivergedError
 from ..core.split import train_valid_split
 from ..core.trainer import PytorchTrainer
 from . import nets
@@ -46,7 +48,7 @@ from .nets import (
     build_periodic_mlp,
     compress_tails,
 )
-from .persistence import PersistenceMixin
+from .persistence import PersistenceMixin, _to_plain
 from .scaling import CHUNK_ELEMENTS, input_statistics, robust_statistics
 from .table import TableEncoder, _plain_spec, needs_table
 
@@ -388,6 +390,33 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
     #: ``numeric_embedding=None``).
     _periodic_columns = None
 
+    #: The parameters the fitted network was built with (:meth:`_architecture_of`),
+    #: kept so that ``save``/``load`` and ``warm_start`` rebuild it whatever
+    #: ``set_params`` changed since; None in models fitted before it was recorded.
+    _architecture = None
+
+    def _architecture_of(self):
+        """The parameters that shape the network: those of the built-in MLP
+        (``activation`` resolved) or the builder's arguments, and the input scaling."""
+        if self.net_builder is None:
+            shape = {"hidden_layer_sizes": list(self._check_hidden_layer_sizes()),
+                     "activation": self._activation(), "dropout": float(self.dropout),
+                     "numeric_embedding": self.numeric_embedding}
+        else:
+            shape = {"net_builder_kwargs": dict(self.net_builder_kwargs or {})}
+        return {**shape, "standardize": self.standardize}
+
+    def _as_fitted(self):
+        """This estimator, or a shallow copy with the parameters its network was built
+        with (where ``set_params`` changed them since fit): what rebuilds that network."""
+        if not self._architecture:
+            return self
+        built = copy.copy(self)
+        for key, value in self._architecture.items():
+            setattr(built, key, tuple(value) if key == "hidden_layer_sizes"
+                    and isinstance(value, list) else value)
+        return built
+
     def _activation(self):
         return self._auto_activation if self.activation == "auto" else self.activation
 
@@ -529,6 +558,9 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
 
     def _fit(self, X, y, sample_weight):
         warm = self.warm_start and hasattr(self, "net_")
+        if warm:
+            self._check_warm_architecture()
+        architecture = self._architecture_of()
         X, y = self._validate_targets(X, y, reset=not warm)
         sample_weight = self._check_sample_weight(sample_weight, X)
         Y, weight, criterion, stratify, fitted = self._encode_targets(y, sample_weight)
@@ -569,7 +601,7 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
             del numeric  # the scaled float32 copy is what training needs
             trainer = PytorchTrainer(lambda: inner, [], device)
             with torch_threads(self._fit_threads(inner, min(batch_size, n_samples), device)), \
-                    self._explain_shape_errors(encoder, codes):
+                    self._explain_shape_errors(encoder, codes), self._explain_divergence(net):
                 trainer.train(dataset, **self._train_args(batch_size, criterion, train_prop),
                               split_seed=seed, stratify=stratify)
         for key, value in fitted.items():  # only now: a failed fit changes nothing
@@ -577,6 +609,8 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         self.encoder_ = encoder
         self._one_hot_max = one_hot_max
         self._periodic_columns = periodic
+        if not warm:
+            self._architecture = architecture
         self._set_fitted(trainer, device, net)
         valid = trainer.valid_indices
         with warnings.catch_warnings():  # e.g. R^2 of a single validation sample
@@ -612,6 +646,23 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
                 f"The network of net_builder could not take its inputs ({text}). It "
                 f"receives {receives}; build it with the n_features_in it is passed "
                 "(by keyword, when net_builder takes a parameter of that name).") from exc
+
+    @contextlib.contextmanager
+    def _explain_divergence(self, net):
+        """Training that diverged on data known to be finite: say what to change."""
+        try:
+            yield
+        except DivergedError as exc:
+            raw = not isinstance(net, InputScaled)
+            advice = ("standardize='robust' (the default) scales the inputs; or lower "
+                      "learning_rate" if raw else "set a lower learning_rate (e.g. 1e-4)")
+            raise DivergedError(
+                "Training diverged: the loss was not finite from the first epoch, though "
+                "the inputs and targets are finite (checked), so most likely the first "
+                f"steps were too large: {advice}."
+                + (" With standardize=False the inputs enter in their own units: large "
+                   "inputs make large gradients, and RAdam's first steps are as large "
+                   "as the gradients." if raw else "")) from exc
 
     def _encode(self, encoder, X):
         """``(numeric, codes)`` network inputs of ``X``; codes None without categorical
@@ -676,6 +727,24 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
             if 6 * batch_size * n_params < SMALL_STEP_FLOPS:
                 threads = 1
         return threads
+
+    def _check_warm_architecture(self):
+        """Refuse a warm start whose network parameters changed since it was built (the
+        fitted network would silently stay as it is)."""
+        if not self._architecture:
+            return
+        now, then = _to_plain(self._architecture_of()), _to_plain(self._architecture)
+        if set(now) != set(then):  # the built-in network and a builder's swapped places
+            raise ValueError("warm_start continues with the fitted network, and net_builder "
+                             "changed since: fit with warm_start=False to apply it.")
+        changed = sorted(k for k, v in then.items()
+                         if k not in ("standardize", "numeric_embedding") and now[k] != v)
+        if changed:
+            raise ValueError(
+                "warm_start continues with the fitted network, built with "
+                + ", ".join(f"{k}={self._architecture[k]!r}" for k in changed)
+                + "; these parameters changed since: fit with warm_start=False to apply "
+                "them.")
 
     def _check_warm_start(self, fitted, criterion):
         """Refuse a warm start on targets of another shape or type than the fitted ones."""

@@ -1,5 +1,7 @@
 """``TorchClassifier``: binary, multiclass and multilabel classification."""
 
+from numbers import Real
+
 import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import StrOptions
@@ -17,7 +19,16 @@ def _class_weights(class_weight, classes, y):
         unknown = set(class_weight) - set(classes.tolist())
         if unknown:
             raise ValueError(f"class_weight names classes not in y: {sorted(map(str, unknown))}.")
-    return compute_class_weight(class_weight, classes=classes, y=y)
+        values = [class_weight[c] for c in class_weight]
+        if not all(isinstance(v, Real) and not isinstance(v, (bool, np.bool_))
+                   and 0 <= v < np.inf for v in values):
+            raise ValueError("class_weight values must be non-negative finite numbers; got "
+                             f"{class_weight!r}.")
+    weights = compute_class_weight(class_weight, classes=classes, y=y)
+    if not weights.sum() > 0:
+        raise ValueError("class_weight gives every class of y a weight of zero: at least "
+                         "one class must count.")
+    return weights
 
 
 class TorchClassifier(ClassifierMixin, BaseTorchEstimator):

@@ -138,6 +138,7 @@ class PersistenceMixin:
             else self.encoder_.state(),
             "one_hot_max": _to_plain(self._one_hot_max),
             "periodic_columns": self._periodic_columns,
+            "architecture": self._architecture,
         }
 
     def _restore_fitted(self, fitted):
@@ -151,6 +152,8 @@ class PersistenceMixin:
                 self._one_hot_max = value
             elif key == "periodic_columns":  # absent from older files: all columns
                 self._periodic_columns = None if value is None else [int(j) for j in value]
+            elif key == "architecture":  # absent from older files: the saved params
+                self._architecture = value
             elif key == "encoder_":  # absent from files written before it existed
                 self.encoder_ = None if value is None else TableEncoder.from_state(value)
             elif key == "feature_names_in_":
@@ -195,11 +198,16 @@ class PersistenceMixin:
         builder = None
         if self.net_builder is not None:  # an unnamed builder must be passed to load()
             builder = builder_record(self.net_builder, []) or {"unnamed": True}
+        params, fitted = self._saved_params(), _to_plain(self._fitted_state())
+        if not is_plain(fitted.get("architecture")):
+            raise ValueError("save() stores the network's parameters as plain data, and "
+                             "the net_builder_kwargs it was fitted with are not; pickle "
+                             "the estimator (joblib.dump) instead.")
         save_checkpoint(path, {
             "estimator": type(self).__name__,
-            "params": self._saved_params(),
+            "params": params,
             "builder": builder,
-            "fitted": _to_plain(self._fitted_state()),
+            "fitted": fitted,
             "criterion": criterion_state(self.criterion_),
             "metadata": metadata,
             "state_dict": {k: v.detach().cpu() for k, v in self.net_.state_dict().items()},
@@ -241,12 +249,13 @@ class PersistenceMixin:
         estimator = cls(**params)
         estimator._restore_fitted(content["fitted"])
         encoder = getattr(estimator, "encoder_", None)
+        built = estimator._as_fitted()  # the network as fitted, whatever set_params did
         if encoder is None:
-            net = estimator._build_net(estimator.n_features_in_, estimator.n_outputs_)
+            net = built._build_net(estimator.n_features_in_, estimator.n_outputs_)
         else:
             codes = encoder.categories_ or estimator._takes_codes()
-            net = estimator._build_net(encoder.n_numeric, estimator.n_outputs_,
-                                       encoder.cardinalities if codes else None)
+            net = built._build_net(encoder.n_numeric, estimator.n_outputs_,
+                                   encoder.cardinalities if codes else None)
         net.load_state_dict(content["state_dict"])
         estimator.device_ = resolve_device(params.get("device") if device is None else device)
         estimator.net_ = net.to(estimator.device_)

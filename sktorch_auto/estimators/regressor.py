@@ -101,9 +101,11 @@ default='auto'
         standardisation); a column at least three quarters of whose rows hold its
         lowest or highest value (a rare 0/1 indicator, a count that is mostly 0) is
         centred on that value and scaled by the other values' median distance from it,
-        so it enters near 0/1. 'standard' or True: the plain mean and standard deviation.
-        False: no scaling. ``net_`` is then an ``InputScaled`` module whose ``net``
-        attribute is the network proper.
+        so it enters near 0/1; a column whose 1st and 99th percentiles coincide is fenced at
+        its least and greatest value, and a column constant in the training part enters
+        as 0 whatever it holds later (its scale is infinite). 'standard' or True: the
+        plain mean and standard deviation. False: no scaling. ``net_`` is then an
+        ``InputScaled`` module whose ``net`` attribute is the network proper.
     categorical_features : 'auto', None, array-like of str or int, or bool mask, \
 default='auto'
         Which columns are categorical. 'auto': category, string, boolean and object
@@ -194,8 +196,11 @@ default='auto'
 
     def _encode_targets(self, y, sample_weight):
         Y = y.reshape(len(y), -1).astype(np.float64)
-        flags = infer_regression_flags(Y)
-        criterion = MixedCriterion(None, flags, infer_scale(Y, flags))
+        # Samples of weight zero do not count: neither for which columns are binary
+        # nor for the target scale (the inputs' scaling is weighted the same way).
+        counted = Y if sample_weight is None else Y[sample_weight > 0]
+        flags = infer_regression_flags(counted)
+        criterion = MixedCriterion(None, flags, infer_scale(Y, flags, sample_weight))
         return Y, sample_weight, criterion, None, {"n_outputs_": Y.shape[1], "_y_1d": y.ndim == 1}
 
     def _fitted_state(self):

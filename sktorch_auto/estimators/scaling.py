@@ -45,7 +45,7 @@ QUANTILE_ROWS, MIN_QUANTILE_ROWS, QUANTILE_ELEMENTS = 100_000, 10_000, 10_000_00
 #: Tukey's "far out" fences: values more than FENCE interquartile ranges beyond the
 #: quartiles are outliers.
 FENCE = 3.0
-_QUANTILES = (0.01, 0.25, 0.75, 0.99)
+_QUANTILES = (0.0, 0.01, 0.25, 0.75, 0.99, 1.0)
 
 
 def quantile_rows(train_rows, n_features):
@@ -55,18 +55,20 @@ def quantile_rows(train_rows, n_features):
     return rows[::max(1, -(-len(rows) // budget))]
 
 
-def _fences(q01, q25, q75, q99):
-    """Tukey's far-out fences, the 1st and 99th percentiles where the quartiles coincide,
-    no fences where those do too (arrays, one entry per column)."""
+def _fences(q00, q01, q25, q75, q99, q100):
+    """Tukey's far-out fences; the 1st and 99th percentiles where the quartiles coincide;
+    the least and the greatest value where those do too (an almost or wholly constant
+    column: a value never seen in training still enters within a few units of them).
+    Arrays, one entry per column."""
     iqr, spread = q75 - q25, q99 - q01
     wide = iqr > 1e-12 * np.maximum(1.0, np.abs(q25))
     some = spread > 1e-12 * np.maximum(1.0, np.abs(q01))
-    low = np.where(wide, q25 - FENCE * iqr, np.where(some, q01, -np.inf))
-    high = np.where(wide, q75 + FENCE * iqr, np.where(some, q99, np.inf))
+    low = np.where(wide, q25 - FENCE * iqr, np.where(some, q01, q00))
+    high = np.where(wide, q75 + FENCE * iqr, np.where(some, q99, q100))
     return low, high
 
 
-def _one_sided(q01, q25, q75, q99):
+def _one_sided(q00, q01, q25, q75, q99, q100):
     """Columns most of whose rows hold one value at an end of their range (zero-inflated
     counts, rare 0/1 indicators): quartiles equal, and equal to the 1st or the 99th
     percentile."""
@@ -100,17 +102,19 @@ def robust_statistics(X, train_rows, sample_weight=None):
 
     Returns ``(mean, scale, low, high)``: ``low`` and ``high`` are Tukey's far-out
     fences (``FENCE`` interquartile ranges beyond the quartiles; the 1st and 99th
-    percentiles for a column whose quartiles coincide; infinite for an almost constant
-    column), and ``mean`` and ``scale`` the mean and standard deviation of the values
-    clipped to them. For data without outliers (normal, uniform) that is plain
-    standardisation; one extreme value counts as a value at the fence, whatever its
-    size (1e12 among 300 normal values: 3% more scale, instead of 10^9 times).
+    percentiles for a column whose quartiles coincide; the least and the greatest value
+    for an almost or wholly constant column), and ``mean`` and ``scale`` the mean and
+    standard deviation of the values clipped to them. For data without outliers (normal,
+    uniform) that is plain standardisation; one extreme value counts as a value at the
+    fence, whatever its size (1e12 among 300 normal values: 3% more scale, instead of
+    10^9 times).
     A one-sided column, whose quartiles coincide with its 1st or 99th percentile (at
     least three quarters of the rows hold its lowest or highest value: a rare 0/1
     indicator, a count that is mostly 0), is centred on that value instead and scaled
     by the median distance from it of the other values: its usual non-zero value lands
     near 1, where standardising puts a 0/1 indicator set in 0.1% of the rows at 30 and
-    lets a network learn those rows by heart.
+    lets a network learn those rows by heart. A constant column gets an infinite scale:
+    it enters as 0, whatever value it takes later.
     Quantiles are those of weighted repeated rows (numpy's 'averaged_inverted_cdf');
     sparse columns count their implicit zeros (no densified copy). Columns are taken a
     few at a time: no copy of the training rows.
@@ -132,8 +136,8 @@ def robust_statistics(X, train_rows, sample_weight=None):
             low, high = _fences(*qs)
             out[:, j] = (*_clipped_moments(values, counts, low, high), low, high)
             if _one_sided(*qs):
-                _centre_on_mode(out, j, values, counts, qs[1])
-        return out[0], out[1], out[2], out[3]
+                _centre_on_mode(out, j, values, counts, qs[2])
+        return _constant_ignored(out)
     width = max(1, CHUNK_ELEMENTS // max(1, len(rows)))
     for start in range(0, X.shape[1], width):
         block = np.asarray(X[rows, start:start + width], dtype=np.float64)
@@ -145,8 +149,17 @@ def robust_statistics(X, train_rows, sample_weight=None):
         low, high = _fences(*qs)
         out[:, start:start + width] = (*_clipped_moments(block, weight, low, high), low, high)
         for j in np.flatnonzero(_one_sided(*qs)):
-            _centre_on_mode(out, start + j, block[:, j], weight, qs[1, j])
-    return out[0], out[1], out[2], out[3]
+            _centre_on_mode(out, start + j, block[:, j], weight, qs[2, j])
+    return _constant_ignored(out)
+
+
+def _constant_ignored(out):
+    """``(mean, scale, low, high)`` of ``out``, columns constant in the training rows
+    (fences equal) scaled by infinity: they enter the network as 0 whatever their value,
+    as a column that told nothing in training should (trees never split on it)."""
+    mean, scale, low, high = out
+    scale[low == high] = np.inf
+    return mean, scale, low, high
 
 
 def _centre_on_mode(out, j, values, weight, mode):

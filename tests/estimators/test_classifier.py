@@ -137,6 +137,20 @@ def test_class_weight_dict_with_unknown_class_raises():
         TorchClassifier(class_weight={0: 1.0, 5: 2.0}, **FAST).fit(X, y.astype(int))
 
 
+@pytest.mark.parametrize("class_weight", [{0: -1.0, 1: 1.0}, {0: np.nan, 1: 1.0},
+                                          {0: np.inf, 1: 1.0}, {0: "heavy", 1: 1.0}])
+def test_class_weight_dict_with_invalid_weights_raises(class_weight):
+    X, y = _binary(n=40)
+    with pytest.raises(ValueError, match="class_weight values must be non-negative"):
+        TorchClassifier(class_weight=class_weight, **FAST).fit(X, y.astype(int))
+
+
+def test_class_weight_zero_for_every_class_raises():
+    X, y = _binary(n=40)
+    with pytest.raises(ValueError, match="at least one class must count"):
+        TorchClassifier(class_weight={0: 0.0, 1: 0.0}, **FAST).fit(X, y.astype(int))
+
+
 def test_class_weight_dict_with_string_labels():
     X, y = _binary()
     labels = np.where(y, "yes", "no")

@@ -225,3 +225,36 @@ def test_invalid_parameter_raises_at_fit_not_construction(cls, param):
     with pytest.raises(ValueError):
         est.fit(X, y)
     assert not hasattr(est, "net_")
+
+
+@pytest.mark.parametrize("changed", [{"hidden_layer_sizes": (8,)}, {"activation": "tanh"},
+                                     {"dropout": 0.3}])
+def test_warm_start_refuses_network_parameters_changed_since_fit(changed):
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(100, 3))
+    y = X.sum(axis=1)
+    reg = TorchRegressor(n_epochs=2, device="cpu", random_state=0, warm_start=True).fit(X, y)
+    before = reg.predict(X)
+    reg.set_params(n_epochs=3).fit(X, y)  # other parameters: continues
+    assert reg.n_iter_ == 3
+    reg.set_params(**changed)
+    with pytest.raises(ValueError, match=f"warm_start continues.*{next(iter(changed))}"):
+        reg.fit(X, y)
+    assert not np.array_equal(reg.predict(X), before)  # the continued fit is kept
+    reg.set_params(warm_start=False).fit(X, y)  # a cold fit applies them
+
+
+def test_numpy_scalar_parameters_act_as_python_numbers():
+    # sklearn's validation admits numpy scalars; the trainer core used to refuse
+    # float32 ones (learning_rate, train_prop).
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(100, 3))
+    y = X.sum(axis=1)
+    plain = TorchRegressor(n_epochs=3, device="cpu", random_state=0, learning_rate=0.0625,
+                           train_prop=0.75, batch_size=16).fit(X, y)
+    numpy = TorchRegressor(n_epochs=np.int64(3), device="cpu", random_state=0,
+                           learning_rate=np.float32(0.0625), train_prop=np.float32(0.75),
+                           batch_size=np.int64(16), n_best_nets=np.int32(10),
+                           weight_decay=np.float32(0.0)).fit(X, y)
+    assert type(numpy.learning_rate_) is float and numpy.learning_rate_ == 0.0625
+    np.testing.assert_array_equal(numpy.predict(X), plain.predict(X))

@@ -283,3 +283,49 @@ def test_save_load_keeps_tuples_and_lists_in_parameters(tmp_path):
     assert type(loaded.net_builder_kwargs["nested"]["pair"]) is tuple
     assert type(loaded.hidden_layer_sizes) is tuple
     assert np.array_equal(loaded.predict(X), reg.predict(X))
+
+
+@pytest.mark.parametrize("changed", [
+    {"activation": "relu"}, {"hidden_layer_sizes": (8,)}, {"dropout": 0.5},
+    {"numeric_embedding": None}, {"standardize": False}, {"numeric_embedding": "periodic"},
+])
+def test_save_after_set_params_loads_the_network_that_was_fitted(changed, tmp_path):
+    # set_params after fit changes the parameters, not the fitted network: the file
+    # keeps both, as a pickle does (it used to rebuild the network from the changed
+    # parameters: other predictions, or a state_dict error).
+    X, y = _data(n=120)
+    reg = TorchRegressor(n_epochs=3, device="cpu", random_state=0).fit(X, y)
+    expected = reg.predict(X)
+    reg.set_params(**changed)
+    np.testing.assert_array_equal(reg.predict(X), expected)
+    reg.save(tmp_path / "m.skt")
+    loaded = TorchRegressor.load(tmp_path / "m.skt")
+    np.testing.assert_array_equal(loaded.predict(X), expected)
+    (name, value), = changed.items()
+    assert loaded.get_params()[name] == value
+    refit = loaded.set_params(warm_start=False).fit(X, y)  # the parameters apply on refit
+    assert refit.get_params()[name] == value
+
+
+def test_save_after_changing_builder_arguments_loads_the_fitted_network(tmp_path):
+    X, y = _data(n=120)
+    reg = TorchRegressor(make_net, {"width": 8}, **FAST).fit(X, y)
+    expected = reg.predict(X)
+    reg.set_params(net_builder_kwargs__width=4)
+    reg.save(tmp_path / "m.skt")
+    loaded = TorchRegressor.load(tmp_path / "m.skt", net_builder=make_net)
+    np.testing.assert_array_equal(loaded.predict(X), expected)
+    assert loaded.net_builder_kwargs == {"width": 4}
+
+
+def test_files_without_the_architecture_record_still_load(regressor, tmp_path):
+    # Files written before the fitted architecture was recorded: built from the params.
+    from sktorch_auto.core.checkpoint import load_checkpoint, save_checkpoint
+
+    reg, X = regressor
+    reg.save(tmp_path / "m.skt")
+    content = load_checkpoint(tmp_path / "m.skt")
+    del content["fitted"]["architecture"]
+    save_checkpoint(tmp_path / "old.skt", content)
+    np.testing.assert_array_equal(TorchRegressor.load(tmp_path / "old.skt").predict(X),
+                                  reg.predict(X))

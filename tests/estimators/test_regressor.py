@@ -84,6 +84,22 @@ def test_zero_sample_weight_removes_contradictory_half():
     assert np.ptp(flat) < 0.5 * np.ptp(pred)
 
 
+def test_targets_of_zero_weight_samples_do_not_move_the_fit():
+    # Weight zero counts as absent for the target scale and the binary/regression
+    # choice too: any y there, the same network (a 1e4 there used to set the scale).
+    X, y, weight = _contradictory_halves()
+    changed = y.copy()
+    changed[weight == 0] = 1e4
+    reference = TorchRegressor(**FAST).fit(X, y, sample_weight=weight)
+    moved = TorchRegressor(**FAST).fit(X, changed, sample_weight=weight)
+    np.testing.assert_allclose(moved.predict(X), reference.predict(X), rtol=1e-6, atol=1e-6)
+    binary = (X[:, 0] > 0).astype(float)
+    binary[weight == 0] = 0.5  # a 0/1 column where it counts: binary cross-entropy
+    reg = TorchRegressor(**FAST).fit(X, binary, sample_weight=weight)
+    assert reg.criterion_.regression_flags.tolist() == [0]
+    assert np.all((reg.predict(X) >= 0) & (reg.predict(X) <= 1))
+
+
 def test_zero_sample_weight_removes_contradictory_half_classifier():
     X, y, weight = _contradictory_halves()
     labels = (y > 0).astype(int)

@@ -3,13 +3,14 @@
 import warnings
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 import torch
 
 from sktorch_auto import TorchClassifier, TorchRegressor
 from sktorch_auto.core.split import train_valid_split
-from sktorch_auto.estimators.nets import InputScaled, TabularInput
-from sktorch_auto.estimators.scaling import input_statistics
+from sktorch_auto.estimators.nets import InputScaled, TabularInput, compress_tails
+from sktorch_auto.estimators.scaling import input_statistics, robust_statistics
 
 
 def _raw_units(n=300, seed=0):
@@ -74,8 +75,43 @@ def test_constant_feature_is_centred_not_divided_by_zero():
     X, y = _raw_units(n=100)
     X[:, 1] = 7.0
     reg = TorchRegressor(n_epochs=3, device="cpu", random_state=0).fit(X, y)
-    assert reg.net_.scale[1].item() == 1.0
     assert np.isfinite(reg.predict(X)).all()
+    plain = TorchRegressor(n_epochs=3, device="cpu", random_state=0,
+                           standardize="standard").fit(X, y)
+    assert plain.net_.scale[1].item() == 1.0  # plain standardisation: centred only
+
+
+@pytest.mark.parametrize("later", [7.0, -3.0, 1e6])
+def test_a_column_constant_in_training_is_ignored_at_prediction(later):
+    # It told nothing in training: whatever it holds later, the predictions stay
+    # those of the training constant (an unscaled 1e6 used to reach the network).
+    X, y = _raw_units(n=100)
+    X[:, 1] = 7.0
+    reg = TorchRegressor(n_epochs=3, device="cpu", random_state=0).fit(X, y)
+    changed = X.copy()
+    changed[:, 1] = later
+    np.testing.assert_array_equal(reg.predict(changed), reg.predict(X))
+    np.testing.assert_array_equal(reg.predict(changed.astype(np.float32)),
+                                  reg.predict(X.astype(np.float32)))
+
+
+def test_an_almost_constant_column_is_fenced_at_its_training_range():
+    # 2 rows of 300 off the mode: the 1st and 99th percentiles coincide, so the fences
+    # are the least and the greatest training value; 1e9 then enters a few units past
+    # the greatest (logarithmic tail), not a billion units.
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 2))
+    X[:, 1] = 0.0
+    X[:2, 1] = [1.0, 3.0]
+    mean, scale, low, high = robust_statistics(X, np.arange(300))
+    assert (low[1], high[1]) == (0.0, 3.0)
+    reg = TorchRegressor(n_epochs=3, device="cpu", random_state=0).fit(X, X[:, 0])
+    far = X[:5].copy()
+    far[:, 1] = 1e9
+    z = (far[:, 1] - reg.net_.mean[1].item()) / reg.net_.scale[1].item()
+    entered = compress_tails(z, (low[1] - mean[1]) / scale[1], (high[1] - mean[1]) / scale[1])
+    assert np.all(entered < (high[1] - mean[1]) / scale[1] + 25)
+    assert np.all(np.abs(reg.predict(far) - reg.predict(X[:5])) < 10 * X[:, 0].std())
 
 
 def test_standardize_false_keeps_the_bare_network():

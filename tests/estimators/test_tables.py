@@ -551,7 +551,9 @@ def test_many_rare_indicator_columns_do_not_drown_the_signal():
     y = (signal.sum(axis=1) + 0.5 * rng.normal(size=800) > 0).astype(int)
     model = TorchClassifier(device="cpu", random_state=0).fit(X[:600], y[:600])
     assert roc_auc_score(y[600:], model.predict_proba(X[600:])[:, 1]) > 0.9
-    assert float(model.net_.scale[2:].max()) == 1.0  # the indicators enter as 0/1
+    scale = model.net_.scale[2:]
+    # The indicators enter as 0/1; those never set in the training part are ignored.
+    assert set(scale.tolist()) <= {1.0, float("inf")} and (scale == 1.0).sum() > 300
 
 
 def test_tails_beyond_the_fences_are_compressed_not_cut():
