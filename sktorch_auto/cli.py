@@ -62,7 +62,9 @@ def choose_task(columns, targets, task="auto"):
     return "mixed" if any(_is_binary(columns[t]) for t in targets) else "regression"
 
 
-def _estimator(task, args, verbose):
+def _estimator(task, args, verbose, features=None):
+    """The estimator the options ask for (``features``: the feature columns, in order,
+    that ``--categorical`` names)."""
     from .estimators import TorchClassifier, TorchRegressor
 
     cls = TorchClassifier if task == "classification" else TorchRegressor
@@ -70,12 +72,31 @@ def _estimator(task, args, verbose):
                   verbose=verbose)
     # Options left out keep the estimators' defaults.
     for name, value in (("n_epochs", args.epochs), ("batch_size", args.batch_size),
-                        ("tol", args.tol)):
+                        ("tol", args.tol), ("dropout", args.dropout),
+                        ("weight_decay", args.weight_decay)):
         if value is not None:
             params[name] = value
     if args.hidden is not None:
         params["hidden_layer_sizes"] = tuple(args.hidden)
+    if args.numeric_embedding is not None:
+        params["numeric_embedding"] = _NONE.get(args.numeric_embedding,
+                                                args.numeric_embedding)
+    if args.standardize is not None:
+        params["standardize"] = _NONE.get(args.standardize, args.standardize)
+    if args.categorical:
+        features = list(features or [])
+        unknown = [c for c in args.categorical if c not in features]
+        if unknown:
+            raise UsageError(f"--categorical names {', '.join(map(repr, unknown))}, not a "
+                             f"feature column (features: {', '.join(features)})")
+        # Positions, not names: without pandas the table has no column names.
+        params["categorical_features"] = sorted({features.index(c)
+                                                 for c in args.categorical})
     return cls(**params)
+
+
+#: What ``none`` stands for in the options that take it.
+_NONE = {"none": None}
 
 
 def _targets(columns, targets, task):
@@ -104,6 +125,26 @@ def _report(estimator, task):
     print(f"{estimator.n_iter_} epochs (best {estimator.best_epoch_}, stopped by "
           f"{estimator.stop_reason_}); learning rate {estimator.learning_rate_:.3g}{chosen}; "
           f"validation {metric} {estimator.validation_score_:.4f}")
+    embedding = _embedding(estimator)
+    if embedding:
+        print(f"numeric embeddings: {embedding}")
+
+
+def _embedding(estimator):
+    """Which numeric inputs got periodic embeddings, and why none when none did."""
+    columns = getattr(estimator, "_periodic_columns", None)
+    encoder = getattr(estimator, "encoder_", None)
+    if estimator.net_builder is not None or estimator.numeric_embedding is None \
+            or columns is None or encoder is None:
+        return ""
+    if columns:
+        return f"periodic, on {len(columns)} of {encoder.n_numeric} numeric inputs"
+    from .estimators.nets import PERIODIC_AUTO_MAX_COLUMNS as most
+
+    if encoder.n_numeric - len(encoder.indicator_columns_) > most:
+        return (f"none: more than {most} numeric inputs vary (--numeric-embedding periodic "
+                "embeds them anyway, at several times the time per epoch)")
+    return "none: no numeric input has more than two values"
 
 
 # -------------------------------------------------------------------------- commands
@@ -154,11 +195,14 @@ def cmd_fit(args):
     y = _targets(columns, targets, task)
     print(f"task: {task}; {len(y)} rows, {len(features)} features, "
           f"target(s): {', '.join(targets)}")
-    estimator = _estimator(task, args, verbose=not args.quiet).fit(X, y)
+    estimator = _estimator(task, args, verbose=not args.quiet, features=features).fit(X, y)
     _report(estimator, task)
     categorical = _categorical(estimator, features)
     if categorical:
         print(f"categorical: {categorical}")
+    dated = _dates(estimator, features)
+    if dated:
+        print(f"dates: {dated}")
     estimator.save(args.out, metadata={"task": task, "features": features,
                                        "targets": targets, "source": os.fspath(args.csv)})
     print(f"model written to {args.out}")
@@ -180,6 +224,15 @@ def _categorical(estimator, features):
 
     return ", ".join(f"{n} ({kept(c)})" if c else f"{n} ({rare})"
                      for n, c in zip(names, encoder.categories_))
+
+
+def _dates(estimator, features):
+    """'name (time, month, ...), ...' for the columns the model reads as dates."""
+    encoder = getattr(estimator, "encoder_", None)
+    if encoder is None or not encoder.table_:
+        return ""
+    names = [f for f, k in zip(features, encoder.kinds_) if k == "datetime"]
+    return ", ".join(f"{n} ({', '.join(p)})" for n, p in zip(names, encoder.dateparts_))
 
 
 def _load(path):
@@ -219,6 +272,9 @@ def cmd_info(args):
     print(f"features ({estimator.n_features_in_}): {', '.join(features)}")
     categorical = _categorical(estimator, features)
     print(f"categorical columns: {categorical or 'none'}")
+    dated = _dates(estimator, features)
+    if dated:
+        print(f"date columns: {dated}")
     print(f"targets: {', '.join(meta.get('targets', []))}")
     if hasattr(estimator, "classes_") and task == "classification":
         print(f"classes: {', '.join(map(str, estimator.classes_))}")
@@ -295,6 +351,16 @@ def _parser():
                      help="least relative gain that early stopping counts (default 1e-3)")
     fit.add_argument("--hidden", type=int, nargs="+", default=None,
                      help="hidden layer sizes, e.g. --hidden 64 64")
+    fit.add_argument("--dropout", type=float, default=None, help="default 0")
+    fit.add_argument("--weight-decay", type=float, default=None, help="default 0")
+    fit.add_argument("--numeric-embedding", choices=("auto", "periodic", "none"),
+                     default=None, help="periodic embeddings of the numeric inputs "
+                     "(default auto: on tables of at most 64 numeric columns)")
+    fit.add_argument("--standardize", choices=("robust", "standard", "none"), default=None,
+                     help="scaling of the numeric inputs (default robust)")
+    fit.add_argument("--categorical", action="append", default=[], metavar="COLUMN",
+                     help="a feature column to treat as categorical, such as integer "
+                     "codes (repeat for several; text columns are categorical anyway)")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--device", default="auto")
     fit.add_argument("--plot", default=None, help="write the learning curve to this PNG")

@@ -117,7 +117,9 @@ default='auto'
         training part shows: those seen fewer than 5 times there share one "rare or
         unknown" code with categories never seen, a missing value is a category of its
         own. Gaps in numeric columns get the training part's median and a 0/1
-        missing-indicator input.
+        missing-indicator input. Date and time columns, and text columns that read as
+        ISO 8601 dates or times of day, give numeric inputs whatever this setting (the
+        trend, month, day, weekday and hour that vary in training), unless listed here.
     numeric_embedding : {'auto', 'periodic'} or None, default='auto'
         Inputs of the built-in network for the numeric columns. 'periodic': each
         (scaled) numeric input with more than two values in the training part also

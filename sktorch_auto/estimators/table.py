@@ -1,4 +1,5 @@
-"""Tables as they come: numeric columns imputed, categorical columns coded.
+"""Tables as they come: numeric columns imputed, categorical columns coded, dates split
+into their parts (:mod:`~.dates`).
 
 :class:`TableEncoder` turns ``X`` -- a pandas or polars DataFrame, or an array -- into
 what the network takes: a float matrix of the numeric columns (gaps filled with the
@@ -24,14 +25,15 @@ from numbers import Integral, Number
 import numpy as np
 import scipy.sparse as sp
 
+from . import dates
+
 #: A category needs this many rows of the training part to get a code of its own;
 #: rarer ones share the "rare or unknown" code.
 MIN_FREQUENCY = 5
 MISSING, UNKNOWN, FIRST = 0, 1, 2
 
 _ADVICE = {
-    "datetime": "convert it to numbers first (e.g. the year, or days since a date) or drop it",
-    "timedelta": "convert it to numbers first (e.g. seconds) or drop it",
+    "timedelta": "give it a timedelta dtype (then it counts in seconds) or drop it",
     "complex": "split it into its real and imaginary parts or drop it",
     "nested": "flatten it into columns of numbers or strings, or drop it",
 }
@@ -55,7 +57,8 @@ def _unusable(name, what, dtype):
 
 class _Column:
     """One input column: ``values`` a numpy array (float64 with NaN for numeric dtypes,
-    else objects), ``hint`` 'numeric', 'categorical' (a categorical, string or boolean
+    seconds since 1970 for date and time dtypes, else objects), ``hint`` 'numeric',
+    'datetime' (a date or time dtype), 'categorical' (a categorical, string or boolean
     dtype) or 'object' (decided from the values)."""
 
     def __init__(self, name, hint, values, dtype):
@@ -73,10 +76,16 @@ def _pandas_column(series, name):
         return _Column(name, "categorical", series.to_numpy(dtype=object), dtype)
     if types.is_bool_dtype(dtype):
         return _Column(name, "categorical", series.to_numpy(dtype=object), dtype)
-    if types.is_datetime64_any_dtype(dtype) or isinstance(dtype, pd.PeriodDtype):
-        raise _unusable(name, "datetime", dtype)
-    if types.is_timedelta64_dtype(dtype):
-        raise _unusable(name, "timedelta", dtype)
+    if isinstance(dtype, pd.PeriodDtype):
+        series = series.dt.to_timestamp()
+    if types.is_datetime64_any_dtype(series.dtype):
+        if getattr(series.dt, "tz", None) is not None:  # the clock time as written
+            series = series.dt.tz_localize(None)
+        return _Column(name, "datetime",
+                       dates.datetime64_seconds(series.to_numpy(dtype="datetime64[us]")), dtype)
+    if types.is_timedelta64_dtype(dtype):  # a duration: its seconds
+        return _Column(name, "numeric", series.dt.total_seconds().to_numpy(
+            dtype=np.float64, na_value=np.nan), dtype)
     if types.is_complex_dtype(dtype):
         raise _unusable(name, "complex", dtype)
     if types.is_numeric_dtype(dtype):
@@ -102,9 +111,23 @@ def _polars_column(series, name):
                                                                           pl.Enum)):
         values = series.cast(pl.String) if dtype != pl.Boolean else series
         return _Column(name, "categorical", values.to_numpy().astype(object), dtype)
-    if dtype.is_temporal():
-        raise _unusable(name, "timedelta" if dtype == pl.Duration else "datetime", dtype)
+    if dtype == pl.Duration:  # a duration: its seconds
+        micro = series.dt.total_microseconds()
+        return _Column(name, "numeric", _polars_floats(micro) / 1e6, dtype)
+    if dtype == pl.Time:  # nanoseconds since midnight
+        return _Column(name, "datetime", _polars_floats(series.cast(pl.Int64)) / 1e9, dtype)
+    if dtype == pl.Date or isinstance(dtype, pl.Datetime):
+        if getattr(dtype, "time_zone", None) is not None:  # the clock time as written
+            series = series.dt.replace_time_zone(None)
+        return _Column(name, "datetime", _polars_floats(series.dt.epoch("us")) / 1e6, dtype)
     raise _unusable(name, "nested", dtype)  # lists, structs, arrays, objects, binary
+
+
+def _polars_floats(series):
+    import polars as pl
+
+    return np.asarray(series.cast(pl.Float64).fill_null(float("nan")).to_numpy(),
+                      dtype=np.float64)
 
 
 def table_columns(X):
@@ -123,8 +146,21 @@ def table_columns(X):
                 for j in range(X.shape[1]))
     if kind in "OUS":
         return (_Column(j, "object", X[:, j].astype(object), X.dtype) for j in range(X.shape[1]))
-    what = {"M": "datetime", "m": "timedelta", "c": "complex"}.get(kind, "nested")
+    if kind == "M":
+        return (_Column(j, "datetime", dates.datetime64_seconds(X[:, j]), X.dtype)
+                for j in range(X.shape[1]))
+    if kind == "m":
+        return (_Column(j, "numeric", _timedelta_seconds(X[:, j]), X.dtype)
+                for j in range(X.shape[1]))
+    what = {"c": "complex"}.get(kind, "nested")
     raise _unusable("(every column)", what, X.dtype)
+
+
+def _timedelta_seconds(values):
+    micro = values.astype("timedelta64[us]")
+    out = micro.astype(np.int64).astype(np.float64) / 1e6
+    out[np.isnat(micro)] = np.nan
+    return out
 
 
 def _as_2d(X):
@@ -152,18 +188,19 @@ def isna(values):
 
 
 def _content(column, missing):
-    """'number' or 'string': what the present values of an object column are.
+    """'number', 'date' or 'string': what the present values of an object column are
+    ('date' when any is a date or time object).
 
-    Values the estimators cannot use (dates, durations, complex numbers, lists and
+    Values the estimators cannot use (durations as objects, complex numbers, lists and
     other containers) raise a ValueError naming the column.
     """
     if column.values.dtype.kind == "f":
         return "number"
     types = set(map(type, column.values[~missing]))
+    if any(issubclass(t, (datetime.date, datetime.time, np.datetime64))
+           or t.__name__ in ("Timestamp", "Period") for t in types):
+        return "date"
     for t in types:
-        if issubclass(t, (datetime.date, datetime.time, np.datetime64)) or \
-                t.__name__ in ("Timestamp", "Period"):
-            raise _unusable(column.name, "datetime", column.dtype)
         if issubclass(t, (datetime.timedelta, np.timedelta64)):
             raise _unusable(column.name, "timedelta", column.dtype)
         if issubclass(t, (complex, np.complexfloating)):
@@ -326,21 +363,27 @@ class TableEncoder:
         numbers), which are numeric; in an object or string array, the columns holding
         anything but numbers. None: every column is numeric. Names, indices or a mask list the
         categorical columns (e.g. integer-coded categories in an array); the other
-        columns must then be numeric.
+        columns must then be numeric. Whatever the setting, date and time columns and
+        text that reads as ISO dates (:mod:`~.dates`) give numeric inputs, unless listed
+        as categorical.
 
     Attributes
     ----------
     kinds_ : list of str
-        Per input column: 'numeric', or categorical 'number' (values compared as
-        numbers) or 'string' (compared as strings).
+        Per input column: 'numeric', 'datetime', or categorical 'number' (values
+        compared as numbers) or 'string' (compared as strings).
     categories_ : list of list
         The kept categories of each categorical column, in code order (code 2 on).
+    dateparts_ : list of list of str
+        The parts (:data:`~.dates.PARTS`) each 'datetime' column gives, in order: one
+        numeric input each, in the column's place among the numeric inputs.
     medians_ : list of float
-        The training part's median of each numeric column (what a gap becomes).
+        The training part's median of each numeric input (what a gap becomes).
     indicator_columns_ : list of int
-        Positions, among the numeric columns, of those that had gaps in the training
+        Positions, among the numeric inputs, of those that had gaps in the training
         part (and some values): each gets a 0/1 missing-indicator input after the
-        numeric columns. A column with no value there stays a constant input.
+        numeric inputs (a date column: one, for its first part). A column with no value
+        there stays a constant input.
     """
 
     def __init__(self, categorical_features="auto"):
@@ -358,8 +401,8 @@ class TableEncoder:
         """'numeric', 'number' or 'string' for one column (``declared``: its entry of the
         declared mask, or None)."""
         spec = self.categorical_features
-        if column.hint == "numeric":
-            kind = "numeric"
+        if column.hint in ("numeric", "datetime"):
+            kind = column.hint
         else:
             missing = isna(column.values)
             content = _content(column, missing)
@@ -369,9 +412,13 @@ class TableEncoder:
             numeric = (column.hint == "object" and content == "number" and not missing.all()
                        and not _has_bools(column))
             kind = "numeric" if numeric else ("string" if missing.all() else content)
-        if declared:
-            return "number" if kind == "numeric" else kind
-        if kind != "numeric" and (declared is not None or spec is None):
+            if kind == "date" or (kind == "string" and not declared and dates.looks_like_dates(
+                    _as_strings(column.values[~missing], missing[~missing]))):
+                kind = "datetime"  # date objects, or text that reads as ISO dates
+        if declared:  # listed as categorical: compared as numbers, or as text
+            return "number" if kind == "numeric" or column.hint == "datetime" else (
+                "string" if kind == "datetime" else kind)
+        if kind not in ("numeric", "datetime") and (declared is not None or spec is None):
             raise ValueError(
                 f"Column {column.name!r} (dtype {column.dtype}) is not numeric, but "
                 f"categorical_features={_plain_spec(spec)!r} makes it a numeric input; "
@@ -398,6 +445,7 @@ class TableEncoder:
         sample_weight = None if sample_weight is None else np.asarray(sample_weight,
                                                                       dtype=np.float64)
         self.categories_, self.medians_, self.indicator_columns_ = [], [], []
+        self.dateparts_ = []
         spec = self.categorical_features
         if sp.issparse(X) and not (spec is None or is_auto(spec)):
             raise ValueError("categorical_features cannot declare columns of a sparse "
@@ -415,16 +463,26 @@ class TableEncoder:
             self.kinds_.append(kind)
             values, missing = self._values(column, kind, rows)
             if kind == "numeric":
-                median = column_quantiles(values, weight, (0.5,))[0]
-                # An indicator for a column with gaps in the training part; none for one
-                # with no (weighted) value at all there (it stays a constant input).
-                if missing.any() and not np.isnan(median):
-                    self.indicator_columns_.append(len(self.medians_))
-                self.medians_.append(median)
+                self._fit_numeric(values, missing, weight)
+            elif kind == "datetime":
+                parts = dates.parts_of(values)
+                self.dateparts_.append(parts)
+                for k, part in enumerate(parts):  # one indicator for the gaps of them all
+                    self._fit_numeric(dates.part_values(values, part), missing & (k == 0),
+                                      weight)
             else:
                 uniques, counts = _counts(values[~missing])
                 self.categories_.append(_plain(uniques[counts >= MIN_FREQUENCY], column))
         return self
+
+    def _fit_numeric(self, values, missing, weight):
+        """The median of one numeric input, and an indicator for it if it has gaps."""
+        median = column_quantiles(values, weight, (0.5,))[0]
+        # An indicator for a column with gaps in the training part; none for one with no
+        # (weighted) value at all there (it stays a constant input).
+        if missing.any() and not np.isnan(median):
+            self.indicator_columns_.append(len(self.medians_))
+        self.medians_.append(median)
 
     def _fit_array(self, X, rows, weight):
         """:meth:`fit` for a numeric array (or sparse matrix): medians of a sample of the
@@ -450,9 +508,15 @@ class TableEncoder:
 
     @staticmethod
     def _values(column, kind, rows=None):
-        """``(values, missing)`` of the column (its ``rows``) in the form of ``kind``."""
+        """``(values, missing)`` of the column (its ``rows``) in the form of ``kind``
+        (seconds since 1970 for 'datetime')."""
         values = column.values if rows is None else column.values[rows]
         missing = isna(values)
+        if kind == "datetime":
+            try:
+                return dates.seconds(values, missing), missing
+            except ValueError as exc:
+                raise ValueError(f"Column {column.name!r} holds dates, but {exc}.") from None
         if kind == "string":
             if values.dtype.kind == "f":  # read as numbers this time (a CSV of "7"s)
                 values = _number_objects(values, missing)
@@ -463,8 +527,10 @@ class TableEncoder:
 
     @property
     def n_numeric(self):
-        """Width of the numeric matrix: numeric columns plus indicator columns."""
-        return self.kinds_.count("numeric") + len(self.indicator_columns_)
+        """Width of the numeric matrix: numeric columns, the parts of date columns and
+        the indicator columns."""
+        return (self.kinds_.count("numeric") + sum(map(len, self.dateparts_))
+                + len(self.indicator_columns_))
 
     @property
     def cardinalities(self):
@@ -473,7 +539,7 @@ class TableEncoder:
 
     @property
     def is_categorical_(self):
-        return [k != "numeric" for k in self.kinds_]
+        return [k not in ("numeric", "datetime") for k in self.kinds_]
 
     def transform(self, X):
         """``(numeric, codes)``: float64 of shape (n, n_numeric), int64 (n, n_categorical).
@@ -489,25 +555,35 @@ class TableEncoder:
         n = _n_rows(X)
         numeric = np.empty((n, self.n_numeric), dtype=np.float64)
         codes = np.empty((n, len(self.categories_)), dtype=np.int64)
-        i = c = 0
+        i = c = d = 0
         for column, kind in zip(table_columns(X), self.kinds_):
+            _check_same_kind(column, kind)
             if kind == "numeric" and column.hint != "numeric" and _content(
                     column, isna(column.values)) != "number":
                 values, missing = _parsed_numbers(column)  # "140" from a CSV: a number
             else:
                 values, missing = self._values(column, kind)
             if kind == "numeric":
-                median = self.medians_[i]
-                # A column with no value in the training part stays constant: the
-                # network learned nothing from its values.
-                numeric[:, i] = 0.0 if np.isnan(median) else np.where(missing, median, values)
-                if i in self.indicator_columns_:
-                    numeric[:, len(self.medians_) + self.indicator_columns_.index(i)] = missing
+                self._put(numeric, i, values, missing)
                 i += 1
+            elif kind == "datetime":
+                for part in self.dateparts_[d]:
+                    self._put(numeric, i, dates.part_values(values, part), missing)
+                    i += 1
+                d += 1
             else:
                 codes[:, c] = _codes(values, missing, self.categories_[c], kind)
                 c += 1
         return numeric, codes
+
+    def _put(self, numeric, i, values, missing):
+        """Numeric input ``i`` (and its indicator) into the numeric matrix."""
+        median = self.medians_[i]
+        # A column with no value in the training part stays constant: the network
+        # learned nothing from its values.
+        numeric[:, i] = 0.0 if np.isnan(median) else np.where(missing, median, values)
+        if i in self.indicator_columns_:
+            numeric[:, len(self.medians_) + self.indicator_columns_.index(i)] = missing
 
     def _transform_array(self, X):
         """A numeric array imputed (a copy), or ``X`` itself when it has no gaps and the
@@ -534,7 +610,8 @@ class TableEncoder:
                 "categorical_features": _plain_spec(self.categorical_features),
                 "kinds": list(self.kinds_), "categories": [list(c) for c in self.categories_],
                 "medians": None if self.medians_ is None else list(self.medians_),
-                "indicator_columns": list(self.indicator_columns_)}
+                "indicator_columns": list(self.indicator_columns_),
+                "dateparts": [list(p) for p in self.dateparts_]}
 
     @classmethod
     def identity(cls, n_features):
@@ -554,7 +631,24 @@ class TableEncoder:
         medians = state["medians"]
         encoder.medians_ = None if medians is None else [float(m) for m in medians]
         encoder.indicator_columns_ = [int(i) for i in state["indicator_columns"]]
+        # Files written before date columns were taken have none.
+        encoder.dateparts_ = [[str(p) for p in parts] for parts in state.get("dateparts", [])]
+        unknown = {p for parts in encoder.dateparts_ for p in parts} - set(dates.PARTS)
+        if unknown or len(encoder.dateparts_) != encoder.kinds_.count("datetime"):
+            raise ValueError("the encoder's date parts do not match its columns "
+                             f"({sorted(unknown) or encoder.dateparts_}).")
         return encoder
+
+
+def _check_same_kind(column, kind):
+    """A date column where fit had numbers, or numbers where it had dates: refused."""
+    if column.hint == "datetime" and kind == "numeric":
+        raise ValueError(f"Column {column.name!r} was numeric in fit but now holds dates "
+                         f"(dtype {column.dtype}).")
+    if kind == "datetime" and column.values.dtype.kind == "f" and column.hint != "datetime" \
+            and not np.isnan(column.values).all():  # all gaps (an empty CSV column): fine
+        raise ValueError(f"Column {column.name!r} held dates in fit but now holds numbers "
+                         f"(dtype {column.dtype}).")
 
 
 def _codes(values, missing, categories, kind):

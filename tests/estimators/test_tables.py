@@ -272,12 +272,10 @@ def test_lists_of_rows_keep_their_numbers_numeric():
 
 # -------------------------------------------------------------------- bad inputs
 @pytest.mark.parametrize("column, what", [
-    (pd.Series(pd.date_range("2020-01-01", periods=30)), "datetime"),
-    (pd.Series(pd.to_timedelta(np.arange(30), unit="D")), "timedelta"),
+    (pd.Series([datetime.timedelta(days=k) for k in range(30)], dtype=object), "timedelta"),
     (pd.Series(np.arange(30) * (1 + 1j)), "complex"),
     (pd.Series([[1, 2]] * 30), "nested"),
     (pd.Series([{"a": 1}] * 30), "nested"),
-    (pd.Series([datetime.date(2020, 1, 1)] * 30), "datetime"),
 ])
 def test_unusable_columns_are_refused_naming_the_column(column, what):
     df = pd.DataFrame({"x": np.arange(30.0), "bad": column})
@@ -291,8 +289,8 @@ def test_a_failed_refit_leaves_the_fitted_model_as_it_was(fitted_table):
     reg, df, y = fitted_table
     model = clone(reg).fit(df, y)
     before = model.predict(df)
-    with pytest.raises(ValueError, match="datetime"):
-        model.fit(df.assign(when=pd.Timestamp("2020-01-01")), y)
+    with pytest.raises(ValueError, match="complex"):
+        model.fit(df.assign(when=1 + 1j), y)
     assert np.array_equal(model.predict(df), before)
     assert model.n_features_in_ == df.shape[1]
 
@@ -465,9 +463,8 @@ def test_polars_dataframes_with_text_and_gaps():
     assert list(reg.feature_names_in_) == frame.columns
     pred = reg.predict(frame)
     assert np.isfinite(pred).all()
-    with pytest.raises(ValueError, match="Column 'when' holds datetime"):
-        TorchRegressor(**FAST).fit(frame.with_columns(when=pl.lit(datetime.datetime(2020, 1, 1))),
-                                   y)
+    with pytest.raises(ValueError, match="Column 'when' holds nested"):
+        TorchRegressor(**FAST).fit(frame.with_columns(when=pl.lit([1, 2])), y)
 
 
 def test_robust_statistics_are_plain_standardisation_without_outliers():

@@ -168,6 +168,36 @@ def test_fit_predict_info_on_text_columns_and_empty_cells(tmp_path):
     assert "categorical columns: city (3 categories), garden (2 categories)" in info.stdout
 
 
+def run_here(*args, cwd, capsys, monkeypatch):
+    """``main`` in this process (no interpreter to start): (status, stdout, stderr)."""
+    monkeypatch.chdir(cwd)
+    status = main([str(a) for a in args])
+    out = capsys.readouterr()
+    return status, out.out, out.err
+
+
+def test_iso_date_columns_are_read_as_dates(tmp_path, capsys, monkeypatch):
+    rng = np.random.default_rng(3)
+    days = rng.integers(0, 600, size=200)
+    sold = (np.datetime64("2021-01-01") + days).astype(str).astype(object)
+    weekend = ((days + 4) % 7 >= 5).astype(float)  # 2021-01-01 was a Friday
+    price = 100 + 0.05 * days + 20 * weekend + rng.normal(size=200)
+    sold[::13] = ""  # an empty cell: a gap
+    write_csv(tmp_path / "sales.csv", {"sold": sold, "price": price.round(2)})
+    here = dict(cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
+    status, out, err = run_here("fit", "sales.csv", "--target", "price", "--out", "m.skt",
+                                "--epochs", "40", "--quiet", **here)
+    assert status == 0, err
+    assert "dates: sold (time, month, day, weekday)" in out
+    assert "categorical:" not in out
+    status, out, err = run_here("info", "m.skt", **here)
+    assert "date columns: sold (time, month, day, weekday)" in out
+    write_csv(tmp_path / "new.csv", {"sold": ["2022-09-03", "", "2022-09-05"]})
+    status, out, err = run_here("predict", "m.skt", "new.csv", "--out", "p.csv", **here)
+    assert status == 0, err
+    assert np.isfinite(read_table(tmp_path / "p.csv")["price"]).all()
+
+
 NO_PANDAS = """
 import sys
 
@@ -250,6 +280,70 @@ def test_learning_rate_option_takes_auto_or_a_number(tmp_path):
         0.02, 0.0, 7, 8)
     with pytest.raises(SystemExit):
         estimator("--lr", "fast")
+
+
+def test_model_options_reach_the_estimator():
+    from sktorch_auto.cli import UsageError, _estimator, _parser
+
+    def estimator(*options, features=("a", "b", "code")):
+        args = _parser().parse_args(["fit", "d.csv", "--target", "y", "--out", "m", *options])
+        return _estimator("classification", args, verbose=False, features=list(features))
+
+    chosen = estimator("--numeric-embedding", "none", "--standardize", "standard",
+                       "--dropout", "0.1", "--weight-decay", "1e-4", "--categorical", "code",
+                       "--categorical", "a")
+    params = chosen.get_params()
+    assert (params["numeric_embedding"], params["standardize"], params["dropout"],
+            params["weight_decay"]) == (None, "standard", 0.1, 1e-4)
+    assert params["categorical_features"] == [0, 2]  # positions: no names without pandas
+    assert estimator("--standardize", "none").standardize is None
+    assert estimator("--numeric-embedding", "periodic").numeric_embedding == "periodic"
+    assert estimator().get_params()["categorical_features"] == "auto"
+    with pytest.raises(UsageError, match="--categorical names 'price', not a feature"):
+        estimator("--categorical", "price")
+    with pytest.raises(SystemExit):
+        estimator("--standardize", "minmax")
+
+
+def test_fit_says_which_inputs_got_numeric_embeddings(tmp_path, capsys, monkeypatch):
+    rng = np.random.default_rng(5)
+    wide = {f"x{j}": rng.normal(size=80).round(3) for j in range(66)}
+    wide["flag"] = rng.integers(0, 2, size=80)
+    wide["y"] = (wide["x0"] + rng.normal(size=80)).round(3)
+    write_csv(tmp_path / "wide.csv", wide)
+    write_csv(tmp_path / "narrow.csv", {k: wide[k] for k in ("x0", "x1", "flag", "y")})
+    write_csv(tmp_path / "flags.csv", {"flag": wide["flag"], "y": wide["y"]})
+    said = {}
+    for name in ("wide", "narrow", "flags"):
+        status, out, err = run_here("fit", f"{name}.csv", "--target", "y", "--out", "m.skt",
+                                    "--epochs", "3", "--quiet", cwd=tmp_path, capsys=capsys,
+                                    monkeypatch=monkeypatch)
+        assert status == 0, err
+        said[name] = [line for line in out.splitlines()
+                      if line.startswith("numeric embeddings")]
+    assert said["narrow"] == ["numeric embeddings: periodic, on 2 of 3 numeric inputs"]
+    assert said["wide"][0].startswith("numeric embeddings: none: more than 64 numeric inputs")
+    assert said["flags"] == ["numeric embeddings: none: no numeric input has more than two "
+                             "values"]
+
+
+def test_integer_codes_declared_categorical_on_the_command_line(tmp_path, capsys,
+                                                                monkeypatch):
+    rng = np.random.default_rng(4)
+    code = rng.integers(1, 6, size=200)
+    effect = np.array([0, 5, -3, 8, 1, -6])[code]  # no order: a category, not a number
+    write_csv(tmp_path / "c.csv", {"code": code, "x": rng.normal(size=200).round(3),
+                                   "y": (effect + rng.normal(size=200)).round(3)})
+    here = dict(cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
+    status, out, err = run_here("fit", "c.csv", "--target", "y", "--out", "m.skt",
+                                "--epochs", "30", "--categorical", "code",
+                                "--numeric-embedding", "none", "--quiet", **here)
+    assert status == 0, err
+    assert "categorical: code (5 categories)" in out
+    assert "numeric embeddings" not in out  # --numeric-embedding none
+    status, out, err = run_here("fit", "c.csv", "--target", "y", "--out", "m.skt",
+                                "--categorical", "y", **here)
+    assert status == 2 and "--categorical names 'y', not a feature" in err
 
 
 def test_predictions_go_to_an_existing_writable_file_such_as_dev_null(tmp_path):
