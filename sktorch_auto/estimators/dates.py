@@ -17,8 +17,11 @@ alone (``13:30``) is a time on 1970-01-01: its only part is ``hour``.
 
 Text counts as dates when every value reads as ISO 8601 -- ``2024-05-17``,
 ``2024-05-17 13:30``, ``2024-05-17T13:30:05.25Z``, ``2024-05-17T13:30+02:00`` -- or as a
-time of day ``13:30`` / ``13:30:05``; anything else (``05/17/2024``, ``May 2024``) stays
-text, a categorical column.
+time of day ``13:30`` / ``13:30:05`` (all dates or all times: a mix of both is
+neither); texts that stand for a gap (``''``, ``'NaT'``, ``'nan'``, ``'None'``, ...) are
+gaps. Anything else (``05/17/2024``, ``May 2024``) stays text, a categorical column. The
+choice is made on the training part: at predict time a text of such a column that reads
+as no date is an error (as a text in a numeric column is), not a gap.
 """
 
 import datetime
@@ -81,16 +84,31 @@ def _object_seconds(value):
     return None
 
 
+#: Texts that stand for a missing date ('' and 'NaT' as pandas writes them, ...).
+_GAPS = frozenset({"", "nat", "nan", "na", "n/a", "none", "null"})
+
+
+def is_gap_text(value):
+    return isinstance(value, str) and value.strip().lower() in _GAPS
+
+
 def looks_like_dates(texts):
-    """Whether every one of ``texts`` (an object array of ``str``, none missing) reads
-    as an ISO date or a time of day (:func:`_text_seconds`). A column without values
-    does not."""
-    if not len(texts):
+    """Whether the values of ``texts`` (an object array of ``str``, none missing) read
+    as ISO dates, or all as times of day (:func:`_text_seconds`); texts that stand for a
+    gap (``''``, ``'NaT'``, ...) are left aside. A column without any date does not."""
+    distinct = [t for t in _distinct(texts[:100]) if not is_gap_text(t)]
+    if not distinct or not _same_kind(distinct):
         return False
-    head = texts[:100]
-    if any(not isinstance(t, str) or _text_seconds(t) is None for t in head):
+    distinct = [t for t in _distinct(texts) if not is_gap_text(t)]
+    return _same_kind(distinct)
+
+
+def _same_kind(texts):
+    """All dates, or all times of day (a mix of both is neither)."""
+    if not all(isinstance(t, str) and _text_seconds(t) is not None for t in texts):
         return False
-    return all(_text_seconds(t) is not None for t in _distinct(texts))
+    clocks = sum(_DATE.fullmatch(t.strip()) is None for t in texts)
+    return clocks in (0, len(texts))
 
 
 def _distinct(values):
@@ -109,8 +127,9 @@ def datetime64_seconds(values):
 
 
 def seconds(values, missing):
-    """Seconds since 1970-01-01, float64 with NaN where ``missing``, of an array of
-    dates: ``datetime64``, date / time objects, ISO texts.
+    """Seconds since 1970-01-01, float64 with NaN where ``missing`` (and for texts that
+    stand for a gap, such as ``''`` and ``'NaT'``), of an array of dates: ``datetime64``,
+    date / time objects, ISO texts.
 
     Raises
     ------
@@ -122,19 +141,47 @@ def seconds(values, missing):
     if values.dtype.kind == "M":
         return datetime64_seconds(values)
     out = np.full(len(values), np.nan)
-    present = np.flatnonzero(~missing)
+    present = values[~missing]
+    pd = sys.modules.get("pandas")
+    if pd is not None:  # each distinct value once (pandas hashes them in C)
+        codes, distinct = pd.factorize(pd.Series(present, dtype=object))
+        out[~missing] = np.array([_one_seconds(v) for v in distinct], dtype=np.float64)[codes]
+        return out
     lookup = {}
-    for i in present:
-        value = values[i]
+    for i, value in zip(np.flatnonzero(~missing), present):
         key = value if isinstance(value, str) else None
         found = lookup.get(key) if key is not None else None
         if found is None:
-            found = _object_seconds(value)
-            if found is None:
-                raise ValueError(f"{value!r} is not a date or a time")
+            found = _one_seconds(value)
             if key is not None:
                 lookup[key] = found
         out[i] = found
+    return out
+
+
+def _one_seconds(value):
+    """:func:`_object_seconds`, NaN for a text that stands for a gap; a ValueError for
+    anything else that is no date."""
+    found = _object_seconds(value)
+    if found is None:
+        if is_gap_text(value):
+            return np.nan
+        raise ValueError(f"{value!r} is not a date or a time")
+    return found
+
+
+def iso_texts(values, missing):
+    """ISO 8601 texts of ``values`` (seconds since 1970-01-01; '' where ``missing``), each
+    to the unit it needs: ``2024-05-17`` at midnight, else to the second or finer."""
+    out = np.full(len(values), "", dtype=object)
+    micro = np.where(missing, 0.0, values * 1e6).round().astype(np.int64)
+    seconds = micro % 1_000_000 == 0
+    midnight = micro % 86_400_000_000 == 0
+    for unit, rows in (("D", midnight), ("s", seconds & ~midnight), ("us", ~seconds)):
+        rows = rows & ~missing
+        if rows.any():
+            stamps = micro[rows].astype("datetime64[us]")
+            out[rows] = np.datetime_as_string(stamps, unit=unit).astype(object)
     return out
 
 

@@ -78,12 +78,17 @@ def _pandas_column(series, name):
         return _Column(name, "categorical", series.to_numpy(dtype=object), dtype)
     if isinstance(dtype, pd.PeriodDtype):
         series = series.dt.to_timestamp()
+    arrow = _arrow_temporal(series)
+    if arrow is not None:
+        series, seconds = arrow
+        if seconds is not None:  # dates or times of day: read as objects
+            return _Column(name, "datetime", seconds, dtype)
     if types.is_datetime64_any_dtype(series.dtype):
         if getattr(series.dt, "tz", None) is not None:  # the clock time as written
             series = series.dt.tz_localize(None)
         return _Column(name, "datetime",
                        dates.datetime64_seconds(series.to_numpy(dtype="datetime64[us]")), dtype)
-    if types.is_timedelta64_dtype(dtype):  # a duration: its seconds
+    if types.is_timedelta64_dtype(series.dtype):  # a duration: its seconds
         return _Column(name, "numeric", series.dt.total_seconds().to_numpy(
             dtype=np.float64, na_value=np.nan), dtype)
     if types.is_complex_dtype(dtype):
@@ -96,6 +101,25 @@ def _pandas_column(series, name):
     if types.is_string_dtype(dtype):
         return _Column(name, "categorical", series.to_numpy(dtype=object), dtype)
     raise _unusable(name, "nested", dtype)  # intervals and other extension types
+
+
+def _arrow_temporal(series):
+    """For a pyarrow-backed date, time or duration column (``dtype_backend='pyarrow'``):
+    ``(series, seconds)``, durations as a timedelta series and no seconds, dates and times
+    as no series and their seconds; None for any other column."""
+    import pandas as pd
+
+    if not isinstance(series.dtype, getattr(pd, "ArrowDtype", ())):
+        return None
+    import pyarrow as pa
+
+    kind = series.dtype.pyarrow_dtype
+    if pa.types.is_duration(kind):
+        return series.astype("timedelta64[us]"), None
+    if pa.types.is_date(kind) or pa.types.is_time(kind):
+        values = series.astype(object).to_numpy(dtype=object)
+        return None, dates.seconds(values, isna(values))
+    return None
 
 
 def _polars_column(series, name):
@@ -197,8 +221,7 @@ def _content(column, missing):
     if column.values.dtype.kind == "f":
         return "number"
     types = set(map(type, column.values[~missing]))
-    if any(issubclass(t, (datetime.date, datetime.time, np.datetime64))
-           or t.__name__ in ("Timestamp", "Period") for t in types):
+    if any(map(_is_date_type, types)):
         return "date"
     for t in types:
         if issubclass(t, (datetime.timedelta, np.timedelta64)):
@@ -415,9 +438,8 @@ class TableEncoder:
             if kind == "date" or (kind == "string" and not declared and dates.looks_like_dates(
                     _as_strings(column.values[~missing], missing[~missing]))):
                 kind = "datetime"  # date objects, or text that reads as ISO dates
-        if declared:  # listed as categorical: compared as numbers, or as text
-            return "number" if kind == "numeric" or column.hint == "datetime" else (
-                "string" if kind == "datetime" else kind)
+        if declared:  # listed as categorical: compared as numbers, or as text (dates too)
+            return "number" if kind == "numeric" else ("string" if kind == "datetime" else kind)
         if kind not in ("numeric", "datetime") and (declared is not None or spec is None):
             raise ValueError(
                 f"Column {column.name!r} (dtype {column.dtype}) is not numeric, but "
@@ -512,11 +534,16 @@ class TableEncoder:
         (seconds since 1970 for 'datetime')."""
         values = column.values if rows is None else column.values[rows]
         missing = isna(values)
-        if kind == "datetime":
+        if kind == "datetime" or (kind == "string" and _holds_dates(column, values, missing)):
             try:
-                return dates.seconds(values, missing), missing
+                seconds = dates.seconds(values, missing)
             except ValueError as exc:
                 raise ValueError(f"Column {column.name!r} holds dates, but {exc}.") from None
+            missing = np.isnan(seconds)  # texts such as '' and 'NaT' are gaps too
+            if kind == "datetime":
+                return seconds, missing
+            # Declared categorical: each date as its ISO text, whatever the dtype.
+            return dates.iso_texts(seconds, missing), missing
         if kind == "string":
             if values.dtype.kind == "f":  # read as numbers this time (a CSV of "7"s)
                 values = _number_objects(values, missing)
@@ -640,6 +667,20 @@ class TableEncoder:
         return encoder
 
 
+def _holds_dates(column, values, missing):
+    """Whether the column holds dates as a dtype or as objects (not as text)."""
+    if column.hint == "datetime":
+        return True
+    return values.dtype == object and column.hint != "numeric" and any(
+        map(_is_date_type, set(map(type, values[~missing]))))
+
+
+def _is_date_type(t):
+    """Dates, times, datetimes (pandas' Timestamp too) and pandas' Period."""
+    return issubclass(t, (datetime.date, datetime.time, np.datetime64)) or \
+        t.__name__ in ("Timestamp", "Period")
+
+
 def _check_same_kind(column, kind):
     """A date column where fit had numbers, or numbers where it had dates: refused."""
     if column.hint == "datetime" and kind == "numeric":
@@ -714,4 +755,4 @@ def needs_table(X, categorical_features):
             dtype = np.asarray(X).dtype
         except (ValueError, TypeError):
             return True
-    return dtype.kind in "OUS"
+    return dtype.kind in "OUSMm"  # objects, text, dates and durations

@@ -61,6 +61,8 @@ def test_iso_texts_read_as_dates(texts):
     ["25:00"],  # no such hour
     ["2024-05-17", "soon"],
     ["2024-05", "2024-06"],  # a month alone stays a category
+    ["2024-05-17", "13:30"],  # dates and times of day mixed: neither
+    ["", "NaT"],  # gaps only
     [],
 ])
 def test_other_texts_do_not(texts):
@@ -129,12 +131,68 @@ def test_pandas_periods_and_timedeltas():
     assert numeric[[0, 1, 3], 3].tolist() == [5400.0, 7200.0, 10800.0]
 
 
-def test_declared_categorical_date_texts_stay_categories():
-    frame = pd.DataFrame({"when": ["2020-01-01", "2020-01-02"] * 10})
-    assert TableEncoder().fit(frame).kinds_ == ["datetime"]
-    encoder = TableEncoder(categorical_features=["when"]).fit(frame)
-    assert encoder.kinds_ == ["string"]
-    assert encoder.categories_ == [["2020-01-01", "2020-01-02"]]
+def test_pyarrow_backed_columns(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    (tmp_path / "t.csv").write_text("when,day,note\n2024-01-05 10:00,2024-01-05,a\n"
+                                    "2024-02-07 11:30,,b\n,2024-03-09,a\n")
+    frame = pd.read_csv(tmp_path / "t.csv", dtype_backend="pyarrow")
+    frame["clock"] = pd.Series(pa.array([3600 * 10**6, None, 5400 * 10**6], pa.time64("us")),
+                               dtype=pd.ArrowDtype(pa.time64("us")))
+    frame["took"] = pd.Series([90, None, 30], dtype=pd.ArrowDtype(pa.duration("s")))
+    frame["on"] = frame["day"].astype("timestamp[us][pyarrow]").dt.date.astype(
+        pd.ArrowDtype(pa.date32()))
+    encoder = TableEncoder().fit(frame)
+    assert encoder.kinds_ == ["datetime", "datetime", "string", "datetime", "numeric",
+                              "datetime"]
+    numeric, _ = encoder.transform(frame)
+    plain = TableEncoder().fit(pd.read_csv(tmp_path / "t.csv"))
+    assert np.allclose(numeric[:, :9], plain.transform(pd.read_csv(tmp_path / "t.csv"))[0][:, :9])
+    assert numeric[[0, 2], 9].tolist() == [1.0, 1.5]  # the clock, in hours
+    assert numeric[[0, 2], 10].tolist() == [90.0, 30.0]  # the duration, in seconds
+    assert np.allclose(numeric[:, 11:14], numeric[:, 5:8])  # the same dates as dates
+
+
+def test_declared_categorical_dates_are_categories_of_their_iso_text():
+    texts = pd.DataFrame({"when": ["2020-01-01", "2020-01-02", "2020-01-03T10:30:00"] * 10})
+    stamps = pd.DataFrame({"when": pd.to_datetime(texts["when"], format="ISO8601")})
+    assert TableEncoder().fit(texts).kinds_ == ["datetime"]
+    for fitted_on in (texts, stamps):
+        encoder = TableEncoder(categorical_features=["when"]).fit(fitted_on)
+        assert encoder.kinds_ == ["string"]
+        assert encoder.categories_ == [["2020-01-01", "2020-01-02", "2020-01-03T10:30:00"]]
+        # the same codes whether the dates come as text or as datetimes
+        assert np.array_equal(encoder.transform(texts)[1], encoder.transform(stamps)[1])
+        assert (encoder.transform(texts)[1] >= 2).all()
+
+
+def test_gap_texts_are_gaps_at_fit_and_predict():
+    frame = pd.DataFrame({"when": ["2024-01-01", "", "NaT", "2024-02-01", None] * 4})
+    encoder = TableEncoder().fit(frame)
+    assert encoder.kinds_ == ["datetime"] and encoder.indicator_columns_ == [0]
+    numeric, _ = encoder.transform(pd.DataFrame({"when": ["nan", " ", "2024-01-08"]}))
+    assert numeric[:, -1].tolist() == [1.0, 1.0, 0.0]  # the missing-value indicator
+    assert numeric[0, :-1].tolist() == encoder.medians_
+
+
+def test_numpy_date_and_duration_arrays_go_to_the_table_encoder():
+    rng = np.random.default_rng(0)
+    days = pd.Series(pd.Timestamp("2022-01-01") + pd.to_timedelta(rng.integers(0, 730, 300),
+                                                                      unit="D"))
+    y = 2.0 * (days.dt.day_of_week >= 5).to_numpy()
+    X = days.to_numpy().reshape(-1, 1)
+    reg = TorchRegressor(**FAST).fit(X, y)
+    assert reg.encoder_.kinds_ == ["datetime"]
+    pred = reg.predict(X)
+    # the unit of the array does not matter (as raw numbers it would)
+    assert np.allclose(reg.predict(X.astype("datetime64[D]")), pred, atol=1e-5)
+    assert np.allclose(reg.predict(pd.DataFrame({"d": days}).to_numpy()), pred, atol=1e-5)
+    lags = (X - np.datetime64("2022-01-01")).astype("timedelta64[h]")
+    reg = TorchRegressor(**FAST).fit(lags, y)
+    assert reg.encoder_.kinds_ == ["numeric"]
+    assert np.array_equal(reg.encoder_.transform(lags)[0][:, 0],
+                          lags.astype(np.int64).ravel() * 3600.0)  # in seconds
+    assert np.allclose(reg.predict(lags.astype("timedelta64[s]")), reg.predict(lags),
+                       atol=1e-5)
 
 
 # -------------------------------------------------------------------- estimators
