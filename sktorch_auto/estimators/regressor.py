@@ -126,8 +126,9 @@ default='auto'
         enters as 4 learned combinations of ``cos(2 pi (w x + b))`` for 16 learned
         frequencies and phases (RealMLP's "PBLD" embedding), which lets the network
         place sharp steps and bumps along a column; 0/1 and constant columns,
-        missing-value indicators among them, enter as they are (sparse inputs: every
-        column is embedded). 'auto': the same (dense or sparse) where there are at most
+        missing-value indicators among them, and the trend of a date column (which a
+        forecast extrapolates) enter as they are (sparse inputs: every column is
+        embedded). 'auto': the same (dense or sparse) where there are at most
         64 such columns, and none beyond: each embedded column widens the first layer
         fivefold (an epoch with 32 embedded columns costs 3.3x, with 64 3.7x). None: the
         values alone. On the 21 tables of ``benchmarks/realdata.py`` the embeddings

@@ -538,7 +538,10 @@ class TableEncoder:
             try:
                 seconds = dates.seconds(values, missing)
             except ValueError as exc:
-                raise ValueError(f"Column {column.name!r} holds dates, but {exc}.") from None
+                raise ValueError(
+                    f"Column {column.name!r} holds dates, but {exc}; if it is no date column "
+                    "(scores such as 21:15 read as times of day), name it in "
+                    "categorical_features.") from None
             missing = np.isnan(seconds)  # texts such as '' and 'NaT' are gaps too
             if kind == "datetime":
                 return seconds, missing
@@ -558,6 +561,20 @@ class TableEncoder:
         the indicator columns."""
         return (self.kinds_.count("numeric") + sum(map(len, self.dateparts_))
                 + len(self.indicator_columns_))
+
+    @property
+    def trend_columns(self):
+        """Positions, among the numeric inputs, of the 'time' parts of date columns (the
+        trend, which a forecast extrapolates)."""
+        out, i, d = [], 0, 0
+        for kind in self.kinds_:
+            if kind == "numeric":
+                i += 1
+            elif kind == "datetime":
+                parts = self.dateparts_[d]
+                out += [i + k for k, part in enumerate(parts) if part == "time"]
+                i, d = i + len(parts), d + 1
+        return out
 
     @property
     def cardinalities(self):

@@ -216,6 +216,20 @@ def test_learns_from_dates_it_never_saw():
     assert r2_score(y_new[new], reg.predict(X_new[new])) > 0.8
 
 
+def test_the_trend_is_never_embedded_the_seasons_are():
+    X, y = _weekly(300, seed=0, start="2020-01-01")
+    X = X.assign(x=np.arange(300.0), when_too=X["when"])
+    reg = TorchRegressor(**FAST).fit(X, y)
+    encoder = reg.encoder_
+    assert encoder.kinds_ == ["datetime", "numeric", "datetime"]
+    assert encoder.trend_columns == [0, 5]  # time, month, day, weekday | x | time, ...
+    assert reg._periodic_columns == [1, 2, 3, 4, 6, 7, 8]
+    periodic = TorchRegressor(**FAST, numeric_embedding="periodic").fit(X, y)
+    assert periodic._periodic_columns == [1, 2, 3, 4, 6, 7, 8]
+    plain = TorchRegressor(**FAST, numeric_embedding="periodic").fit(X[["x"]], y)
+    assert plain._periodic_columns == [0]
+
+
 def test_classifier_and_persistence_keep_the_date_encoding(tmp_path):
     X, y = _weekly(300, seed=0, start="2020-01-01")
     labels = np.where(y > np.median(y), "high", "low")
@@ -244,7 +258,8 @@ def test_predict_refuses_dates_where_numbers_were_and_back():
         reg.predict(X.assign(when=np.arange(200.0), x=np.arange(200.0)))
     with pytest.raises(ValueError, match="'x' was numeric in fit but now holds dates"):
         reg.predict(X.assign(x=pd.Timestamp("2020-01-01")))
-    with pytest.raises(ValueError, match="Column 'when' holds dates, but 'soon' is not a date"):
+    with pytest.raises(ValueError, match="Column 'when' holds dates, but 'soon' is not a "
+                       "date.*name it in categorical_features"):
         reg.predict(X.assign(x=0.0, when=["soon"] + X["when"].tolist()[1:]))
     gaps = reg.predict(X.assign(x=1.0, when=np.nan))  # an empty column: every date a gap
     assert np.isfinite(gaps).all() and np.ptp(gaps) < 1e-4
