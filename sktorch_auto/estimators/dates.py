@@ -16,7 +16,8 @@ so 09:00 in Paris and 09:00 in New York are both nine in the morning. A time of 
 alone (``13:30``) is a time on 1970-01-01: its only part is ``hour``.
 
 Text counts as dates when every value reads as ISO 8601 -- ``2024-05-17``,
-``2024-05-17 13:30``, ``2024-05-17T13:30:05.25Z``, ``2024-05-17T13:30+02:00`` -- or as a
+``2024-05-17 13:30``, ``2024-05-17T13:30:05.25Z``, ``2024-05-17T13:30+02:00``, a month
+``2024-05`` (its first day; what pandas writes for a monthly Period) -- or as a
 time of day ``13:30`` / ``13:30:05`` (all dates or all times: a mix of both is
 neither); texts that stand for a gap (``''``, ``'NaT'``, ``'nan'``, ``'None'``, ...) are
 gaps. Anything else (``05/17/2024``, ``May 2024``) stays text, a categorical column. The
@@ -35,9 +36,9 @@ PARTS = ("time", "month", "day", "weekday", "hour")
 
 _DAY = 86400.0
 _EPOCH = datetime.date(1970, 1, 1).toordinal()
-_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})"
+_DATE = re.compile(r"(\d{4})-(\d{2})(?:-(\d{2})"
                    r"(?:[T ](\d{2}):(\d{2})(?::(\d{2}(?:\.\d+)?))?)?"
-                   r"(?:Z|[+-]\d{2}(?::?\d{2})?)?")
+                   r"(?:Z|[+-]\d{2}(?::?\d{2})?)?)?")
 _CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}(?:\.\d+)?))?")
 
 
@@ -48,7 +49,7 @@ def _text_seconds(text):
     if match is not None:
         year, month, day, hour, minute, second = match.groups()
         try:
-            days = datetime.date(int(year), int(month), int(day)).toordinal() - _EPOCH
+            days = datetime.date(int(year), int(month), int(day or 1)).toordinal() - _EPOCH
         except ValueError:  # 2024-02-30
             return None
         clock = _clock_seconds(hour or 0, minute or 0, second or 0)

@@ -49,6 +49,7 @@ def test_parts_that_do_not_vary_are_left_out():
     ["2024-05-17 13:30", "2024-05-17T08:00:05.25"],
     ["2024-05-17T13:30:00Z", "2024-05-17T13:30+02:00", "2024-05-17 13:30:00-0500"],
     ["13:30", "9:05", "23:59:59"],
+    ["2024-05", "2024-06"],  # months, as pandas writes a monthly Period
 ])
 def test_iso_texts_read_as_dates(texts):
     assert dates.looks_like_dates(np.array(texts, dtype=object))
@@ -60,13 +61,25 @@ def test_iso_texts_read_as_dates(texts):
     ["2024-13-01"],
     ["25:00"],  # no such hour
     ["2024-05-17", "soon"],
-    ["2024-05", "2024-06"],  # a month alone stays a category
+    ["2024-05", "2024-13"],  # no such month
+    ["2019-20", "2020-21"],  # seasons
     ["2024-05-17", "13:30"],  # dates and times of day mixed: neither
     ["", "NaT"],  # gaps only
     [],
 ])
 def test_other_texts_do_not(texts):
     assert not dates.looks_like_dates(np.array(texts, dtype=object))
+
+
+def test_a_month_is_its_first_day():
+    months = dates.seconds(np.array(["2024-05", "2024-05-01"], dtype=object),
+                           np.zeros(2, dtype=bool))
+    assert months[0] == months[1]
+    frame = pd.DataFrame({"month": pd.period_range("2023-11", periods=4, freq="M")})
+    written = pd.DataFrame({"month": frame["month"].astype(str)})  # as in a CSV
+    assert written["month"].tolist()[:2] == ["2023-11", "2023-12"]
+    encoder = TableEncoder().fit(written)
+    assert np.array_equal(encoder.transform(written)[0], encoder.transform(frame)[0])
 
 
 def test_clock_time_as_written_time_zones_dropped():
