@@ -91,6 +91,8 @@ class TrainingRun:
         """Start from ``learning_rate`` (the one a range test chose)."""
         self.policy = TrainingPolicy(self.n_epochs, learning_rate, self.with_restarts, self.tol)
         self.optimizer.set_learning_rate(learning_rate)
+        if self.verbose:
+            tqdm.write(f"learning rate {learning_rate:.3g} (range test)")
 
     def forward(self, inputs):
         """The network's output for a batch (in float32 under mixed precision)."""

@@ -28,6 +28,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
     validate_data,
 )
+from tqdm import tqdm
 
 from ..core.criterion import criterion_state
 from ..core.data import ArrayDataset, as_tensor
@@ -462,6 +463,21 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         trend = set(encoder.trend_columns) if encoder.table_ else set()
         return [c for c in columns if c not in trend] if trend else columns
 
+    def _inputs_in_words(self, encoder, periodic):
+        """What ``verbose`` says of the inputs before training: the columns by kind and
+        the numeric inputs given periodic embeddings."""
+        words = f"inputs: {encoder.describe()}" if encoder.table_ else (
+            f"inputs: {encoder.n_numeric} numeric")
+        if periodic is not None:
+            words += (f"; periodic embeddings on {len(periodic)} of {encoder.n_numeric} "
+                      "numeric inputs")
+            if not periodic and self.numeric_embedding == "auto" and \
+                    encoder.n_numeric - len(encoder.indicator_columns_) > \
+                    nets.PERIODIC_AUTO_MAX_COLUMNS:
+                words += (f" (numeric_embedding='auto' embeds at most "
+                          f"{nets.PERIODIC_AUTO_MAX_COLUMNS}; 'periodic' embeds them all)")
+        return words
+
     def _builder_width(self, n_features, cards):
         """Float inputs per row of a user's network: the numeric ones, and the categories
         one-hot encoded unless it takes the codes itself."""
@@ -600,6 +616,8 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
                 one_hot_max, periodic)
             if isinstance(net, InputScaled) and not warm:
                 self._set_input_scale(net, numeric, sample_weight, train_rows, encoder)
+            if self.verbose:
+                tqdm.write(self._inputs_in_words(encoder, periodic))
             # The network proper trains on rows scaled once, up front: no scaling
             # kernels per step, and float64 arithmetic for the offsets.
             scaling = _scaling(net)

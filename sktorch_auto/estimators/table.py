@@ -562,6 +562,20 @@ class TableEncoder:
         return (self.kinds_.count("numeric") + sum(map(len, self.dateparts_))
                 + len(self.indicator_columns_))
 
+    def describe(self):
+        """The columns in words: '3 numeric, 1 categorical, 1 date (time, month), ...'."""
+        def count(n, what):
+            return f"{n} {what}" if n == 1 else f"{n} {what}s"
+
+        numeric = self.kinds_.count("numeric")
+        categorical = len(self.categories_)
+        words = [f"{numeric} numeric"] if numeric else []
+        words += [f"{categorical} categorical"] if categorical else []
+        words += [f"{count(1, 'date')} ({', '.join(parts)})" for parts in self.dateparts_]
+        if self.indicator_columns_:
+            words.append(count(len(self.indicator_columns_), "missing-value indicator"))
+        return ", ".join(words) or "no columns"
+
     @property
     def trend_columns(self):
         """Positions, among the numeric inputs, of the 'time' parts of date columns (the

@@ -2,6 +2,7 @@
 
 import datetime
 import pickle
+import re
 
 import joblib
 import numpy as np
@@ -716,3 +717,26 @@ def test_warm_start_refuses_to_ignore_a_changed_encoding_or_scaling(change):
     with pytest.raises(ValueError, match="fit with warm_start=False to apply them"):
         reg.fit(df.drop(columns="colour"), y)
     assert np.array_equal(reg.predict(df.drop(columns="colour")), before)  # untouched
+
+
+def test_verbose_says_what_the_inputs_became_and_the_rate_chosen(capsys):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=200)
+    x[::7] = np.nan
+    frame = pd.DataFrame({"x": x, "colour": rng.choice(["red", "blue"], size=200),
+                          "when": pd.date_range("2020-01-01", periods=200)})
+    TorchRegressor(**dict(FAST, n_epochs=2), verbose=True).fit(frame, rng.normal(size=200))
+    out = capsys.readouterr().out
+    assert ("inputs: 1 numeric, 1 categorical, 1 date (time, month, day, weekday), 1 "
+            "missing-value indicator; periodic embeddings on 4 of 6 numeric inputs") in out
+    assert re.search(r"learning rate [0-9.e-]+ \(range test\)", out)
+    wide = rng.normal(size=(100, 70))
+    TorchRegressor(**dict(FAST, n_epochs=2), verbose=True).fit(wide, rng.normal(size=100))
+    out = capsys.readouterr().out
+    assert ("inputs: 70 numeric; periodic embeddings on 0 of 70 numeric inputs "
+            "(numeric_embedding='auto' embeds at most 64") in out
+    TorchRegressor(**dict(FAST, n_epochs=2), learning_rate=0.01, verbose=True).fit(
+        wide[:, :3], rng.normal(size=100))
+    out = capsys.readouterr().out
+    assert "inputs: 3 numeric; periodic embeddings on 3 of 3" in out
+    assert "range test" not in out
