@@ -62,9 +62,10 @@ def choose_task(columns, targets, task="auto"):
     return "mixed" if any(_is_binary(columns[t]) for t in targets) else "regression"
 
 
-def _estimator(task, args, verbose, features=None):
+def _estimator(task, args, verbose, features=None, detected=()):
     """The estimator the options ask for (``features``: the feature columns, in order,
-    that ``--categorical`` names)."""
+    that ``--categorical`` names; ``detected``: the positions of those categorical
+    anyway, which ``--categorical`` adds to)."""
     from .estimators import TorchClassifier, TorchRegressor
 
     cls = TorchClassifier if task == "classification" else TorchRegressor
@@ -90,8 +91,8 @@ def _estimator(task, args, verbose, features=None):
             raise UsageError(f"--categorical names {', '.join(map(repr, unknown))}, not a "
                              f"feature column (features: {', '.join(features)})")
         # Positions, not names: without pandas the table has no column names.
-        params["categorical_features"] = sorted({features.index(c)
-                                                 for c in args.categorical})
+        params["categorical_features"] = sorted(
+            {features.index(c) for c in args.categorical} | set(detected))
     return cls(**params)
 
 
@@ -195,7 +196,8 @@ def cmd_fit(args):
     y = _targets(columns, targets, task)
     print(f"task: {task}; {len(y)} rows, {len(features)} features, "
           f"target(s): {', '.join(targets)}")
-    estimator = _estimator(task, args, verbose=not args.quiet, features=features).fit(X, y)
+    detected = _detected_categorical(X) if args.categorical else ()
+    estimator = _estimator(task, args, not args.quiet, features, detected).fit(X, y)
     _report(estimator, task)
     categorical = _categorical(estimator, features)
     if categorical:
@@ -208,6 +210,13 @@ def cmd_fit(args):
     print(f"model written to {args.out}")
     if args.plot:
         _plot(estimator, args.plot)
+
+
+def _detected_categorical(X):
+    """Positions of the columns categorical without being named (text, booleans)."""
+    from .estimators.table import TableEncoder
+
+    return [j for j, c in enumerate(TableEncoder().fit(X).is_categorical_) if c]
 
 
 def _categorical(estimator, features):
@@ -277,7 +286,10 @@ def cmd_info(args):
         print(f"date columns: {dated}")
     print(f"targets: {', '.join(meta.get('targets', []))}")
     if hasattr(estimator, "classes_") and task == "classification":
-        print(f"classes: {', '.join(map(str, estimator.classes_))}")
+        names = [str(c) for c in estimator.classes_]
+        # Quoted when a name holds the separator ('Fog, Rain'), else as they are.
+        quoted = any("," in n for n in names)
+        print(f"classes: {', '.join(map(repr, names) if quoted else names)}")
     print(f"epochs: {estimator.n_iter_} (best {estimator.best_epoch_}, stopped by "
           f"{estimator.stop_reason_})")
     print(f"validation {metric}: {estimator.validation_score_:.4f}")

@@ -27,6 +27,7 @@ def read_table(path):
         import pandas as pd
     except ImportError:
         pd = None
+    _check_text(path)
     try:
         if pd is not None:
             frame = pd.read_csv(path)
@@ -42,6 +43,23 @@ def read_table(path):
     if not len(next(iter(columns.values()))):
         raise TableError(f"{path} has a header but no rows")
     return columns
+
+
+def _check_text(path):
+    """A TableError for a file that is no UTF-8 text (an image, a binary file)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+    except OSError as exc:
+        raise TableError(f"cannot read {path}: {exc}") from exc
+    if b"\x00" in head:
+        raise TableError(f"{path} is not a text (CSV) file: it holds binary data")
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # not a character cut at the end of the block
+            raise TableError(f"{path} is not a UTF-8 text (CSV) file (byte "
+                             f"{head[exc.start]:#04x} at offset {exc.start})") from None
 
 
 def _read_csv(path):

@@ -344,6 +344,37 @@ def test_integer_codes_declared_categorical_on_the_command_line(tmp_path, capsys
     status, out, err = run_here("fit", "c.csv", "--target", "y", "--out", "m.skt",
                                 "--categorical", "y", **here)
     assert status == 2 and "--categorical names 'y', not a feature" in err
+    # --categorical adds to the columns that are categorical anyway (text columns)
+    write_csv(tmp_path / "t.csv", {"code": code, "town": rng.choice(["a", "b"], size=200),
+                                   "y": (effect + rng.normal(size=200)).round(3)})
+    status, out, err = run_here("fit", "t.csv", "--target", "y", "--out", "m.skt",
+                                "--epochs", "5", "--categorical", "code", "--quiet", **here)
+    assert status == 0, err
+    assert "categorical: code (5 categories), town (2 categories)" in out
+
+
+def test_class_names_with_commas_are_quoted_by_info(tmp_path, capsys, monkeypatch):
+    rng = np.random.default_rng(6)
+    events = rng.choice(["Fog", "Fog, Rain", "Rain"], size=120)
+    write_csv(tmp_path / "w.csv", {"t": rng.normal(size=120).round(3), "events": events})
+    here = dict(cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
+    status, out, err = run_here("fit", "w.csv", "--target", "events", "--out", "m.skt",
+                                "--epochs", "3", "--quiet", **here)
+    assert status == 0, err
+    status, out, err = run_here("info", "m.skt", **here)
+    assert "classes: 'Fog', 'Fog, Rain', 'Rain'" in out
+
+
+@pytest.mark.parametrize("content, says", [
+    (b"a,b\n1,\x002\n", "is not a text (CSV) file: it holds binary data"),
+    (b"\x89PNG\r\n\x1a\n" + bytes(range(128, 256)) * 4, "is not a UTF-8 text (CSV) file"),
+])
+def test_files_that_are_no_text_are_named_as_such(tmp_path, capsys, monkeypatch, content,
+                                                   says):
+    (tmp_path / "bad.csv").write_bytes(content)
+    status, out, err = run_here("fit", "bad.csv", "--target", "b", "--out", "m.skt",
+                                cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
+    assert status == 2 and says in err
 
 
 def test_predictions_go_to_an_existing_writable_file_such_as_dev_null(tmp_path):
