@@ -329,13 +329,35 @@ def cmd_demo(args):
 
 # ---------------------------------------------------------------------------- parser
 def _learning_rate(text):
-    """``--lr``: 'auto' or a number."""
+    """``--lr``: 'auto' or a positive number."""
     if text == "auto":
         return text
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'auto', got {text!r}")
+    return value
+
+
+def _bounded(kind, low, high=None, low_included=True):
+    """An argparse type: a number of ``kind`` (int or float) from ``low`` (included or
+    not) to below ``high``, so that a bad value fails before the CSV is read."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+        above = value >= low if low_included else value > low
+        if not (above and (value < high if high is not None else value < float("inf"))):
+            where = f"at least {low}" if low_included else f"more than {low}"
+            where += f" and below {high}" if high is not None else ""
+            raise argparse.ArgumentTypeError(f"expected a value {where}, got {text!r}")
+        return value
+
+    return parse
 
 
 def _parser():
@@ -356,17 +378,19 @@ def _parser():
                      help="target column (repeat for several)")
     fit.add_argument("--out", required=True, help="model file to write")
     fit.add_argument("--task", choices=TASKS, default="auto")
-    fit.add_argument("--epochs", type=int, default=None, help="at most (default 100)")
-    fit.add_argument("--batch-size", type=int, default=None,
+    fit.add_argument("--epochs", type=_bounded(int, 1), default=None,
+                     help="at most (default 100)")
+    fit.add_argument("--batch-size", type=_bounded(int, 1), default=None,
                      help="default: chosen from the number of rows")
     fit.add_argument("--lr", type=_learning_rate, default="auto",
                      help="initial learning rate, or 'auto' (default: a range test)")
-    fit.add_argument("--tol", type=float, default=None,
+    fit.add_argument("--tol", type=_bounded(float, 0), default=None,
                      help="least relative gain that early stopping counts (default 1e-3)")
-    fit.add_argument("--hidden", type=int, nargs="+", default=None,
+    fit.add_argument("--hidden", type=_bounded(int, 1), nargs="+", default=None,
                      help="hidden layer sizes, e.g. --hidden 64 64")
-    fit.add_argument("--dropout", type=float, default=None, help="default 0")
-    fit.add_argument("--weight-decay", type=float, default=None, help="default 0")
+    fit.add_argument("--dropout", type=_bounded(float, 0, 1), default=None, help="default 0")
+    fit.add_argument("--weight-decay", type=_bounded(float, 0), default=None,
+                     help="default 0")
     fit.add_argument("--numeric-embedding", choices=("auto", "periodic", "none"),
                      default=None, help="periodic embeddings of the numeric inputs "
                      "(default auto: on tables of at most 64 numeric columns)")

@@ -305,6 +305,27 @@ def test_model_options_reach_the_estimator():
         estimator("--standardize", "minmax")
 
 
+@pytest.mark.parametrize("option, value, says", [
+    ("--dropout", "1.5", "expected a value at least 0 and below 1, got '1.5'"),
+    ("--dropout", "-0.1", "expected a value at least 0 and below 1"),
+    ("--weight-decay", "-1", "expected a value at least 0, got '-1'"),
+    ("--epochs", "0", "expected a value at least 1, got '0'"),
+    ("--epochs", "2.5", "expected an integer, got '2.5'"),
+    ("--batch-size", "-8", "expected a value at least 1"),
+    ("--tol", "nan", "expected a value at least 0, got 'nan'"),
+    ("--hidden", "0", "expected a value at least 1"),
+    ("--lr", "0", "expected a positive number or 'auto', got '0'"),
+    ("--lr", "inf", "expected a positive number or 'auto'"),
+])
+def test_bad_option_values_fail_before_the_file_is_read(capsys, option, value, says):
+    # The file does not exist: the option is refused first, by argparse (status 2).
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "no_such_file.csv", "--target", "y", "--out", "m.skt", option, value])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: {says}" in err and "no_such_file" not in err
+
+
 def test_fit_says_which_inputs_got_numeric_embeddings(tmp_path, capsys, monkeypatch):
     rng = np.random.default_rng(5)
     wide = {f"x{j}": rng.normal(size=80).round(3) for j in range(66)}
