@@ -360,8 +360,16 @@ def _bounded(kind, low, high=None, low_included=True):
     return parse
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage errors in one line, like the command's other errors (``--help`` shows the
+    usage); exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _parser():
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="sktorch-auto",
         description="Train PyTorch networks on tables with all the automation.")
     sub = parser.add_subparsers(dest="command", required=True)
