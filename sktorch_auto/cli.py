@@ -5,6 +5,7 @@ status 2, never a traceback.
 """
 
 import argparse
+import math
 import os
 import sys
 
@@ -142,7 +143,7 @@ def _embedding(estimator):
         return f"periodic, on {len(columns)} of {encoder.n_numeric} numeric inputs"
     from .estimators.nets import PERIODIC_AUTO_MAX_COLUMNS as most
 
-    if encoder.n_numeric - len(encoder.indicator_columns_) > most:
+    if estimator._too_wide_to_embed(encoder):
         return (f"none: more than {most} numeric inputs vary (--numeric-embedding periodic "
                 "embeds them anyway, at several times the time per epoch)")
     return "none: no numeric input has more than two values"
@@ -341,19 +342,17 @@ def _learning_rate(text):
     return value
 
 
-def _bounded(kind, low, high=None, low_included=True):
-    """An argparse type: a number of ``kind`` (int or float) from ``low`` (included or
-    not) to below ``high``, so that a bad value fails before the CSV is read."""
+def _bounded(kind, low, high=math.inf):
+    """An argparse type: a number of ``kind`` (int or float) from ``low`` to below
+    ``high``, so that a bad value fails before the CSV is read."""
     def parse(text):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(
                 f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
-        above = value >= low if low_included else value > low
-        if not (above and (value < high if high is not None else value < float("inf"))):
-            where = f"at least {low}" if low_included else f"more than {low}"
-            where += f" and below {high}" if high is not None else ""
+        if not low <= value < high:  # NaN fails too
+            where = f"at least {low}" + (f" and below {high}" if high < math.inf else "")
             raise argparse.ArgumentTypeError(f"expected a value {where}, got {text!r}")
         return value
 

@@ -463,6 +463,13 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         trend = set(encoder.trend_columns) if encoder.table_ else set()
         return [c for c in columns if c not in trend] if trend else columns
 
+    def _too_wide_to_embed(self, encoder):
+        """Whether ``numeric_embedding='auto'`` declines the periodic embeddings for the
+        width of the table (counted as its numeric inputs other than indicators)."""
+        return self.numeric_embedding == "auto" and (
+            encoder.n_numeric - len(encoder.indicator_columns_)
+            > nets.PERIODIC_AUTO_MAX_COLUMNS)
+
     def _inputs_in_words(self, encoder, periodic):
         """What ``verbose`` says of the inputs before training: the columns by kind and
         the numeric inputs given periodic embeddings."""
@@ -471,9 +478,7 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         if periodic is not None:
             words += (f"; periodic embeddings on {len(periodic)} of {encoder.n_numeric} "
                       "numeric inputs")
-            if not periodic and self.numeric_embedding == "auto" and \
-                    encoder.n_numeric - len(encoder.indicator_columns_) > \
-                    nets.PERIODIC_AUTO_MAX_COLUMNS:
+            if not periodic and self._too_wide_to_embed(encoder):
                 words += (f" (numeric_embedding='auto' embeds at most "
                           f"{nets.PERIODIC_AUTO_MAX_COLUMNS}; 'periodic' embeds them all)")
         return words

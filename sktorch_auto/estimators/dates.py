@@ -94,9 +94,9 @@ def is_gap_text(value):
 
 
 def looks_like_dates(texts):
-    """Whether the values of ``texts`` (an object array of ``str``, none missing) read
-    as ISO dates, or all as times of day (:func:`_text_seconds`); texts that stand for a
-    gap (``''``, ``'NaT'``, ...) are left aside. A column without any date does not."""
+    """Whether the values of ``texts`` (an object array, none missing) are all texts that
+    read as ISO dates, or all as times of day (:func:`_text_seconds`); texts that stand
+    for a gap (``''``, ``'NaT'``, ...) are left aside. A column without any date does not."""
     distinct = [t for t in _distinct(texts[:100]) if not is_gap_text(t)]
     if not distinct or not _same_kind(distinct):
         return False
@@ -120,8 +120,9 @@ def _distinct(values):
 
 
 def datetime64_seconds(values):
-    """Seconds since 1970-01-01 (NaN for NaT) of a numpy ``datetime64`` array."""
-    micro = values.astype("datetime64[us]")
+    """Seconds (NaN for NaT) of a numpy ``datetime64`` array (since 1970-01-01) or
+    ``timedelta64`` array (a duration), whatever its unit."""
+    micro = values.astype("datetime64[us]" if values.dtype.kind == "M" else "timedelta64[us]")
     out = micro.astype(np.int64).astype(np.float64) / 1e6
     out[np.isnat(micro)] = np.nan
     return out

@@ -68,6 +68,7 @@ class _Column:
 def _pandas_column(series, name):
     import pandas as pd
 
+    series = _arrow_temporal(series)
     types, dtype = pd.api.types, series.dtype
     if isinstance(dtype, pd.CategoricalDtype):
         if types.is_numeric_dtype(dtype.categories.dtype):
@@ -78,11 +79,6 @@ def _pandas_column(series, name):
         return _Column(name, "categorical", series.to_numpy(dtype=object), dtype)
     if isinstance(dtype, pd.PeriodDtype):
         series = series.dt.to_timestamp()
-    arrow = _arrow_temporal(series)
-    if arrow is not None:
-        series, seconds = arrow
-        if seconds is not None:  # dates or times of day: read as objects
-            return _Column(name, "datetime", seconds, dtype)
     if types.is_datetime64_any_dtype(series.dtype):
         if getattr(series.dt, "tz", None) is not None:  # the clock time as written
             series = series.dt.tz_localize(None)
@@ -104,22 +100,20 @@ def _pandas_column(series, name):
 
 
 def _arrow_temporal(series):
-    """For a pyarrow-backed date, time or duration column (``dtype_backend='pyarrow'``):
-    ``(series, seconds)``, durations as a timedelta series and no seconds, dates and times
-    as no series and their seconds; None for any other column."""
+    """A pyarrow-backed duration column (``dtype_backend='pyarrow'``) as a timedelta
+    series, a date or time one as Python date / time objects; any other one as it is."""
     import pandas as pd
 
     if not isinstance(series.dtype, getattr(pd, "ArrowDtype", ())):
-        return None
+        return series
     import pyarrow as pa
 
     kind = series.dtype.pyarrow_dtype
     if pa.types.is_duration(kind):
-        return series.astype("timedelta64[us]"), None
+        return series.astype("timedelta64[us]")
     if pa.types.is_date(kind) or pa.types.is_time(kind):
-        values = series.astype(object).to_numpy(dtype=object)
-        return None, dates.seconds(values, isna(values))
-    return None
+        return series.astype(object)
+    return series
 
 
 def _polars_column(series, name):
@@ -129,8 +123,7 @@ def _polars_column(series, name):
     if dtype == pl.Null:  # every value missing: whatever the column was, all gaps
         return _Column(name, "object", np.full(len(series), None, dtype=object), dtype)
     if dtype.is_numeric():
-        values = series.cast(pl.Float64).fill_null(float("nan")).to_numpy()
-        return _Column(name, "numeric", np.asarray(values, dtype=np.float64), dtype)
+        return _Column(name, "numeric", _polars_floats(series), dtype)
     if dtype == pl.Boolean or dtype == pl.String or isinstance(dtype, (pl.Categorical,
                                                                           pl.Enum)):
         values = series.cast(pl.String) if dtype != pl.Boolean else series
@@ -174,17 +167,10 @@ def table_columns(X):
         return (_Column(j, "datetime", dates.datetime64_seconds(X[:, j]), X.dtype)
                 for j in range(X.shape[1]))
     if kind == "m":
-        return (_Column(j, "numeric", _timedelta_seconds(X[:, j]), X.dtype)
+        return (_Column(j, "numeric", dates.datetime64_seconds(X[:, j]), X.dtype)
                 for j in range(X.shape[1]))
     what = {"c": "complex"}.get(kind, "nested")
     raise _unusable("(every column)", what, X.dtype)
-
-
-def _timedelta_seconds(values):
-    micro = values.astype("timedelta64[us]")
-    out = micro.astype(np.int64).astype(np.float64) / 1e6
-    out[np.isnat(micro)] = np.nan
-    return out
 
 
 def _as_2d(X):
@@ -435,8 +421,8 @@ class TableEncoder:
             numeric = (column.hint == "object" and content == "number" and not missing.all()
                        and not _has_bools(column))
             kind = "numeric" if numeric else ("string" if missing.all() else content)
-            if kind == "date" or (kind == "string" and not declared and dates.looks_like_dates(
-                    _as_strings(column.values[~missing], missing[~missing]))):
+            if kind == "date" or (kind == "string" and not declared
+                                  and dates.looks_like_dates(column.values[~missing])):
                 kind = "datetime"  # date objects, or text that reads as ISO dates
         if declared:  # listed as categorical: compared as numbers, or as text (dates too)
             return "number" if kind == "numeric" else ("string" if kind == "datetime" else kind)
@@ -564,16 +550,13 @@ class TableEncoder:
 
     def describe(self):
         """The columns in words: '3 numeric, 1 categorical, 1 date (time, month), ...'."""
-        def count(n, what):
-            return f"{n} {what}" if n == 1 else f"{n} {what}s"
-
-        numeric = self.kinds_.count("numeric")
-        categorical = len(self.categories_)
+        numeric, categorical = self.kinds_.count("numeric"), len(self.categories_)
+        indicators = len(self.indicator_columns_)
         words = [f"{numeric} numeric"] if numeric else []
         words += [f"{categorical} categorical"] if categorical else []
-        words += [f"{count(1, 'date')} ({', '.join(parts)})" for parts in self.dateparts_]
-        if self.indicator_columns_:
-            words.append(count(len(self.indicator_columns_), "missing-value indicator"))
+        words += [f"1 date ({', '.join(parts)})" for parts in self.dateparts_]
+        if indicators:
+            words.append(f"{indicators} missing-value indicator{'s' if indicators > 1 else ''}")
         return ", ".join(words) or "no columns"
 
     @property
