@@ -16,7 +16,8 @@ from .core import (
 )
 
 _ESTIMATORS = (
-    "TorchClassifier", "TorchRegressor", "build_mlp", "load_estimator", "load_metadata",
+    "TorchClassifier", "TorchRegressor", "UnseenGapsWarning", "build_mlp", "load_estimator",
+    "load_metadata",
 )
 
 
@@ -37,6 +38,7 @@ __all__ = [
     "SoftmaxCriterion",
     "TorchClassifier",
     "TorchRegressor",
+    "UnseenGapsWarning",
     "__version__",
     "build_mlp",
     "load_estimator",

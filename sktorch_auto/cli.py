@@ -8,6 +8,7 @@ import argparse
 import math
 import os
 import sys
+import warnings
 
 import numpy as np
 
@@ -429,8 +430,14 @@ def main(argv=None):
     """Run the command line; return the exit status (0, or 2 for a usage error)."""
     parser = _parser()
     args = parser.parse_args(argv)
+
+    def show(message, category, *_, **__):  # one line, as the errors, not a traceback
+        print(f"sktorch-auto {args.command}: warning: {message}", file=sys.stderr)
+
     try:
-        args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = show
+            args.func(args)
     except (UsageError, TableError, ValueError, TypeError, OSError) as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"sktorch-auto {args.command}: error: {message}", file=sys.stderr)

@@ -51,7 +51,7 @@ from .nets import (
 )
 from .persistence import PersistenceMixin, _to_plain
 from .scaling import CHUNK_ELEMENTS, input_statistics, robust_statistics
-from .table import TableEncoder, _plain_spec, needs_table
+from .table import TableEncoder, UnseenGapsWarning, _plain_spec, needs_table
 
 #: Below this many floating-point operations per training step (forward and backward
 #: of the built-in MLP), a second intra-op thread costs more in synchronisation than it
@@ -694,10 +694,11 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
                    "inputs make large gradients, and RAdam's first steps are as large "
                    "as the gradients." if raw else "")) from exc
 
-    def _encode(self, encoder, X):
+    def _encode(self, encoder, X, unseen_gaps=None):
         """``(numeric, codes)`` network inputs of ``X``; codes None without categorical
-        columns (unless the user's network takes codes)."""
-        numeric, codes = encoder.transform(X)
+        columns (unless the user's network takes codes). ``unseen_gaps``: see
+        :meth:`TableEncoder.transform`."""
+        numeric, codes = encoder.transform(X, unseen_gaps)
         if numeric is not X or sp.issparse(X):  # a dense X itself was checked already
             _check_finite(numeric)
         if codes is None and self._takes_codes():
@@ -826,6 +827,20 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         self.learning_rate_ = trainer.learning_rate
 
     # ------------------------------------------------------------------ predict
+    def _warn_unseen_gaps(self, unseen_gaps, n_rows):
+        """Warn of gaps in columns that had none in the training part (a median took
+        their place, with no missing-value indicator the network learned from)."""
+        names = getattr(self, "feature_names_in_", None)
+        listed = ", ".join(
+            f"{names[j] if names is not None else f'x{j}'!s} ({n} of {n_rows} rows)"
+            for j, n in sorted(unseen_gaps.items()))
+        warnings.warn(
+            "X has missing values in column(s) that had none in the rows the network "
+            f"was trained on: {listed}. "
+            "They got the training median, and the network never learned what a gap "
+            "means there, so predictions for those rows may be poor; fill them, or fit "
+            "on data with gaps in those columns.", UnseenGapsWarning, stacklevel=4)
+
     def _forward(self, X):
         """Post-processed network outputs for ``X``, shape (n_samples, n_outputs)."""
         check_is_fitted(self)
@@ -839,7 +854,10 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
             # Gaps are imputed, unless the model predates imputation.
             _check_finite(X, allow_nan=encoder is not None and encoder.medians_ is not None)
         if encoder is not None:
-            X, codes = self._encode(encoder, X)
+            unseen_gaps = {}
+            X, codes = self._encode(encoder, X, unseen_gaps)
+            if unseen_gaps:
+                self._warn_unseen_gaps(unseen_gaps, X.shape[0])
         else:
             codes = None
         net = self.net_

@@ -40,6 +40,16 @@ _ADVICE = {
 _NESTED = (list, tuple, dict, set, frozenset, np.ndarray, bytearray)
 
 
+class UnseenGapsWarning(UserWarning):
+    """Data to predict has gaps in a numeric or date column that had none in training.
+
+    Such a gap gets the training median and no missing-value indicator (the column had
+    none), so the network sees an ordinary median value: the prediction ignores that
+    the value is unknown. Filter it with ``warnings.simplefilter('ignore',
+    UnseenGapsWarning)`` when that is what you want.
+    """
+
+
 def frame_library(X):
     """'pandas' or 'polars' when ``X`` is a DataFrame of that library, else None."""
     for name in ("pandas", "polars"):
@@ -582,14 +592,23 @@ class TableEncoder:
     def is_categorical_(self):
         return [k not in ("numeric", "datetime") for k in self.kinds_]
 
-    def transform(self, X):
+    def transform(self, X, unseen_gaps=None):
         """``(numeric, codes)``: float64 of shape (n, n_numeric), int64 (n, n_categorical).
 
         A gap in a numeric column gets the training part's median (also in a column
         that had none then); a category not seen in fit gets the "rare or unknown" code.
+
+        Parameters
+        ----------
+        X : DataFrame or array of shape (n_samples, n_features)
+        unseen_gaps : dict, optional
+            Filled with ``{column position: number of gaps}`` for the numeric and date
+            columns that have gaps in ``X`` but had none in the training part (and
+            some values): their gaps got the median, with no indicator to tell the
+            network, which never saw a gap there.
         """
         if not self.table_:
-            return self._transform_array(X), None
+            return self._transform_array(X, unseen_gaps), None
         if _n_columns(X) != len(self.kinds_):
             raise ValueError(f"X has {_n_columns(X)} features, but the encoder was fitted "
                              f"with {len(self.kinds_)}.")
@@ -597,13 +616,16 @@ class TableEncoder:
         numeric = np.empty((n, self.n_numeric), dtype=np.float64)
         codes = np.empty((n, len(self.categories_)), dtype=np.int64)
         i = c = d = 0
-        for column, kind in zip(table_columns(X), self.kinds_):
+        for j, (column, kind) in enumerate(zip(table_columns(X), self.kinds_)):
             _check_same_kind(column, kind)
             if kind == "numeric" and column.hint != "numeric" and _content(
                     column, isna(column.values)) != "number":
                 values, missing = _parsed_numbers(column)  # "140" from a CSV: a number
             else:
                 values, missing = self._values(column, kind)
+            if unseen_gaps is not None and (kind == "numeric" or (
+                    kind == "datetime" and self.dateparts_[d])):
+                self._note_unseen_gaps(unseen_gaps, j, i, int(np.count_nonzero(missing)))
             if kind == "numeric":
                 self._put(numeric, i, values, missing)
                 i += 1
@@ -617,6 +639,12 @@ class TableEncoder:
                 c += 1
         return numeric, codes
 
+    def _note_unseen_gaps(self, unseen_gaps, j, i, n):
+        """Note column ``j``'s ``n`` gaps when its (first) input ``i`` got no indicator in
+        fit though the training part had values."""
+        if n and i not in self.indicator_columns_ and not np.isnan(self.medians_[i]):
+            unseen_gaps[j] = n
+
     def _put(self, numeric, i, values, missing):
         """Numeric input ``i`` (and its indicator) into the numeric matrix."""
         median = self.medians_[i]
@@ -626,12 +654,15 @@ class TableEncoder:
         if i in self.indicator_columns_:
             numeric[:, len(self.medians_) + self.indicator_columns_.index(i)] = missing
 
-    def _transform_array(self, X):
+    def _transform_array(self, X, unseen_gaps=None):
         """A numeric array imputed (a copy), or ``X`` itself when it has no gaps and the
         fit added no indicator columns."""
         if sp.issparse(X) or self.medians_ is None:
             return X
         gaps = np.isnan(X) if not np.isfinite(np.add.reduce(X, axis=None)) else None
+        if gaps is not None and unseen_gaps is not None:
+            for j, n in enumerate(np.count_nonzero(gaps, axis=0).tolist()):
+                self._note_unseen_gaps(unseen_gaps, j, j, n)
         if gaps is None and not self.indicator_columns_:
             return X
         out = np.empty((X.shape[0], self.n_numeric), dtype=np.float64)

@@ -3,6 +3,7 @@
 import datetime
 import pickle
 import re
+import warnings
 
 import joblib
 import numpy as np
@@ -13,7 +14,7 @@ from sklearn.base import clone
 from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 
-from sktorch_auto import TorchClassifier, TorchRegressor
+from sktorch_auto import TorchClassifier, TorchRegressor, UnseenGapsWarning
 from sktorch_auto.core.checkpoint import is_plain
 from sktorch_auto.core.split import train_valid_split
 from sktorch_auto.estimators.nets import (
@@ -120,7 +121,56 @@ def test_a_gap_at_predict_in_a_column_without_gaps_at_fit_is_imputed():
     gap.loc[0, "a"] = np.nan
     numeric, _ = reg.encoder_.transform(gap)
     assert numeric[0, 0] == reg.encoder_.medians_[0]
-    assert np.isfinite(reg.predict(gap)).all()
+    with pytest.warns(UnseenGapsWarning, match=r"had none .*: a \(1 of 3 rows\)"):
+        assert np.isfinite(reg.predict(gap)).all()
+
+
+def test_unseen_gaps_are_named_and_known_ones_are_not():
+    rng = np.random.default_rng(5)
+    n = 120
+    df = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n),
+                       "c": rng.choice(["u", "v"], size=n),
+                       "when": pd.date_range("2021-01-01", periods=n, freq="D")})
+    df.loc[::7, "b"] = np.nan  # gaps in fit: an indicator, no warning later
+    reg = TorchRegressor(**FAST).fit(df, df["a"])
+    new = df.head(6).copy()
+    new.loc[[0, 1], "a"] = np.nan
+    new.loc[2, "b"] = np.nan
+    new.loc[3, "c"] = None  # a missing category has a code of its own: no warning
+    new.loc[4, "when"] = pd.NaT
+    with pytest.warns(UnseenGapsWarning) as caught:
+        reg.predict(new)
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert "a (2 of 6 rows), when (1 of 6 rows)" in message and "b (" not in message
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        reg.predict(df.head(6).assign(b=np.nan, c=None))  # only b and c: silent
+
+
+def test_unseen_gaps_in_an_array_are_named_by_position():
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(100, 3))
+    X[::4, 2] = np.nan
+    reg = TorchRegressor(**FAST).fit(X, X[:, 0])
+    new = X[:5].copy()
+    new[1, 1] = np.nan
+    new[2, 2] = np.nan
+    with pytest.warns(UnseenGapsWarning, match=r": x1 \(1 of 5 rows\)\. "):
+        reg.predict(new)
+
+
+def test_gaps_of_the_validation_part_do_not_warn_in_fit():
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(200, 2))
+    reg = TorchRegressor(**FAST, train_prop=0.8)
+    seed = int(np.random.RandomState(reg.random_state).randint(np.iinfo(np.int32).max))
+    _, valid = train_valid_split(200, 0.8, True, seed=seed)  # the estimator's own split
+    X[valid[:3], 1] = np.nan  # gaps only where the encoder does not learn from
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnseenGapsWarning)
+        reg.fit(X, X[:, 0])
+    assert reg.encoder_.indicator_columns_ == []
 
 
 def test_nan_in_a_numeric_array_is_imputed_with_an_indicator():

@@ -410,3 +410,21 @@ def test_predictions_go_to_an_existing_writable_file_such_as_dev_null(tmp_path):
     pred = run("predict", "m.skt", "d.csv", "--out", os.devnull, cwd=tmp_path)
     assert pred.returncode == 0, pred.stderr
     assert "60 predictions written" in pred.stdout
+
+
+def test_gaps_at_predict_in_a_column_without_gaps_in_fit_get_a_one_line_warning(
+        tmp_path, capsys, monkeypatch):
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=120)
+    write_csv(tmp_path / "t.csv", {"x": x.round(3), "y": (2 * x).round(3)})
+    here = dict(cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
+    status, _, err = run_here("fit", "t.csv", "--target", "y", "--out", "m.skt",
+                              "--epochs", "5", "--quiet", **here)
+    assert status == 0, err
+    write_csv(tmp_path / "new.csv", {"x": ["0.5", "", "1.5"]})
+    status, out, err = run_here("predict", "m.skt", "new.csv", "--out", "p.csv", **here)
+    assert status == 0
+    assert "3 predictions written" in out
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sktorch-auto predict: warning: ")
+    assert "x (1 of 3 rows)" in lines[0]
