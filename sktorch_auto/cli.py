@@ -24,6 +24,8 @@ from .tabular import (
 )
 
 TASKS = ("auto", "regression", "classification", "mixed")
+#: ``fit`` warns of tables with fewer rows: a validation part of a few rows is noise.
+FEW_ROWS = 20
 
 
 class UsageError(ValueError):
@@ -122,12 +124,19 @@ def _plot(estimator, path):
     print(f"learning curve written to {path}")
 
 
+def _score_text(score):
+    """The validation score in four decimals; R^2 of a single validation row is
+    undefined (NaN), and said so rather than printed as "nan"."""
+    return f"{score:.4f}" if np.isfinite(score) else "undefined (too few validation rows)"
+
+
 def _report(estimator, task):
     metric = "accuracy" if task == "classification" else "R^2"
     chosen = " (range test)" if estimator.learning_rate == "auto" else ""
+    score = _score_text(estimator.validation_score_)
     print(f"{estimator.n_iter_} epochs (best {estimator.best_epoch_}, stopped by "
           f"{estimator.stop_reason_}); learning rate {estimator.learning_rate_:.3g}{chosen}; "
-          f"validation {metric} {estimator.validation_score_:.4f}")
+          f"validation {metric} {score}")
     embedding = _embedding(estimator)
     if embedding:
         print(f"numeric embeddings: {embedding}")
@@ -198,6 +207,10 @@ def cmd_fit(args):
     y = _targets(columns, targets, task)
     print(f"task: {task}; {len(y)} rows, {len(features)} features, "
           f"target(s): {', '.join(targets)}")
+    if len(y) < FEW_ROWS:
+        warnings.warn(f"only {len(y)} rows: early stopping watches a validation part of a "
+                      "few of them, so expect a rough model and a noisy validation score",
+                      stacklevel=2)
     detected = _detected_categorical(X) if args.categorical else ()
     estimator = _estimator(task, args, not args.quiet, features, detected).fit(X, y)
     _report(estimator, task)
@@ -294,7 +307,7 @@ def cmd_info(args):
         print(f"classes: {', '.join(map(repr, names) if quoted else names)}")
     print(f"epochs: {estimator.n_iter_} (best {estimator.best_epoch_}, stopped by "
           f"{estimator.stop_reason_})")
-    print(f"validation {metric}: {estimator.validation_score_:.4f}")
+    print(f"validation {metric}: {_score_text(estimator.validation_score_)}")
 
 
 def cmd_demo(args):

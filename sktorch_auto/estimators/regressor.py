@@ -170,6 +170,7 @@ default='auto'
         The initial learning rate used (the one chosen, with 'auto').
     validation_score_ : float
         :meth:`score` (R^2) of the fitted network on the internal validation part.
+        NaN when that part is a single row (R^2 is undefined there).
     device_ : torch.device
         Where the network lives.
     encoder_ : TableEncoder

@@ -428,3 +428,23 @@ def test_gaps_at_predict_in_a_column_without_gaps_in_fit_get_a_one_line_warning(
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("sktorch-auto predict: warning: ")
     assert "x (1 of 3 rows)" in lines[0]
+
+
+def test_a_tiny_table_fits_with_a_warning_and_an_undefined_score_is_said_so(
+        tmp_path, capsys, monkeypatch):
+    write_csv(tmp_path / "t.csv", {"a": ["1", "2", "3", "4", "5"],
+                                   "y": ["3.1", "4.9", "7.2", "9", "11.1"]})
+    here = dict(cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
+    status, out, err = run_here("fit", "t.csv", "--target", "y", "--out", "m.skt",
+                                "--epochs", "5", "--quiet", **here)
+    assert status == 0, err
+    assert "sktorch-auto fit: warning: only 5 rows" in err
+    # One validation row: R^2 is undefined, and said so instead of "nan".
+    assert "validation R^2 undefined (too few validation rows)" in out
+    status, out, err = run_here("info", "m.skt", **here)
+    assert "validation R^2: undefined" in out and "nan" not in out
+    write_csv(tmp_path / "big.csv", {"a": [str(i) for i in range(40)],
+                                     "y": [str(2 * i) for i in range(40)]})
+    status, out, err = run_here("fit", "big.csv", "--target", "y", "--out", "m.skt",
+                                "--epochs", "5", "--quiet", **here)
+    assert status == 0 and "warning" not in err
