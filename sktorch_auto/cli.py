@@ -144,10 +144,8 @@ def _report(estimator, task):
 
 def _embedding(estimator):
     """Which numeric inputs got periodic embeddings, and why none when none did."""
-    columns = getattr(estimator, "_periodic_columns", None)
-    encoder = getattr(estimator, "encoder_", None)
-    if estimator.net_builder is not None or estimator.numeric_embedding is None \
-            or columns is None or encoder is None:
+    columns, encoder = estimator.periodic_columns_, estimator.encoder_
+    if columns is None:
         return ""
     if columns:
         return f"periodic, on {len(columns)} of {encoder.n_numeric} numeric inputs"

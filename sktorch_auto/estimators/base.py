@@ -720,6 +720,14 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         check_is_fitted(self)
         return np.asarray(self.encoder_.is_categorical_, dtype=bool)
 
+    @property
+    def periodic_columns_(self):
+        """Positions, among the numeric inputs (the columns of ``encoder_``'s numeric
+        matrix), of those given periodic embeddings: a list, empty when none was, None
+        without embeddings (``numeric_embedding=None`` or a user's ``net_builder``)."""
+        check_is_fitted(self)
+        return None if self._periodic_columns is None else list(self._periodic_columns)
+
     def _set_input_scale(self, net, X, sample_weight, train_rows, encoder):
         """Scale the inputs with statistics of the rows the trainer will train on;
         missing-indicator inputs stay as they are (0/1)."""

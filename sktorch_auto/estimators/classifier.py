@@ -60,7 +60,7 @@ standardize, categorical_features, numeric_embedding
         Network outputs: 1 for binary, K for multiclass and multilabel.
     net_, criterion_, n_features_in_, feature_names_in_, history_, n_iter_, best_epoch_, \
 best_loss_, averaged_epochs_, stop_reason_, device_, learning_rate_, encoder_, categories_, \
-is_categorical_
+is_categorical_, periodic_columns_
         As in :class:`~sktorch_auto.TorchRegressor`.
     validation_score_ : float
         :meth:`score` (accuracy) of the fitted network on the internal validation part.

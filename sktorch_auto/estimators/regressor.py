@@ -181,6 +181,9 @@ default='auto'
         or unknown).
     is_categorical_ : ndarray of bool of shape (n_features_in_,)
         Which input columns were treated as categorical.
+    periodic_columns_ : list of int or None
+        Numeric inputs (positions in ``encoder_``'s numeric matrix) given periodic
+        embeddings; None without embeddings.
 
     Examples
     --------

@@ -236,11 +236,11 @@ def test_the_trend_is_never_embedded_the_seasons_are():
     encoder = reg.encoder_
     assert encoder.kinds_ == ["datetime", "numeric", "datetime"]
     assert encoder.trend_columns == [0, 5]  # time, month, day, weekday | x | time, ...
-    assert reg._periodic_columns == [1, 2, 3, 4, 6, 7, 8]
+    assert reg.periodic_columns_ == [1, 2, 3, 4, 6, 7, 8]
     periodic = TorchRegressor(**FAST, numeric_embedding="periodic").fit(X, y)
-    assert periodic._periodic_columns == [1, 2, 3, 4, 6, 7, 8]
+    assert periodic.periodic_columns_ == [1, 2, 3, 4, 6, 7, 8]
     plain = TorchRegressor(**FAST, numeric_embedding="periodic").fit(X[["x"]], y)
-    assert plain._periodic_columns == [0]
+    assert plain.periodic_columns_ == [0]
 
 
 def test_classifier_and_persistence_keep_the_date_encoding(tmp_path):

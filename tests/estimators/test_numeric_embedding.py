@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sklearn.exceptions import NotFittedError
 
 from sktorch_auto import TorchClassifier, TorchRegressor
 from sktorch_auto.core.criterion import MixedCriterion, SoftmaxCriterion
@@ -105,8 +106,12 @@ def test_estimators_embed_columns_of_more_than_two_values_only():
     reg = TorchRegressor(**FAST, numeric_embedding="periodic").fit(df, y)
     # numeric inputs: a, b, flag, const, then the indicator of a's gaps
     assert reg.encoder_.n_numeric == 5
-    assert reg._periodic_columns == [0, 1]
+    assert reg.periodic_columns_ == [0, 1]
+    reg.periodic_columns_.append(4)  # a copy: the fitted state stays as it was
+    assert reg.periodic_columns_ == [0, 1]
     assert reg.net_.net.n_periodic == 2
+    with pytest.raises(NotFittedError):
+        TorchRegressor().periodic_columns_  # noqa: B018
     pred = reg.predict(df)
     loaded = pickle.loads(pickle.dumps(reg))
     np.testing.assert_array_equal(loaded.predict(df), pred)
@@ -152,7 +157,7 @@ def test_saved_pickled_and_old_files(tmp_path):
     clf.save(tmp_path / "m.skt")
     loaded = TorchClassifier.load(tmp_path / "m.skt")
     np.testing.assert_array_equal(loaded.predict_proba(df), clf.predict_proba(df))
-    assert clf._periodic_columns == [0, 1] and loaded._periodic_columns == [0, 1]
+    assert clf.periodic_columns_ == [0, 1] and loaded.periodic_columns_ == [0, 1]
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(clf)).predict_proba(df),
                                   clf.predict_proba(df))
     # a file written before the parameter existed: no embedding, loads as it was
@@ -254,11 +259,11 @@ def test_auto_embeds_narrow_tables_and_not_wide_ones(tmp_path, monkeypatch):
     y = df["b"].to_numpy()
     auto = TorchRegressor(**FAST).fit(df, y)  # the default
     assert auto.get_params()["numeric_embedding"] == "auto"
-    assert isinstance(auto.net_.net, TabularInput) and auto._periodic_columns == [0, 1]
+    assert isinstance(auto.net_.net, TabularInput) and auto.periodic_columns_ == [0, 1]
     # wider than the limit: no embedding, recorded as such, and it persists
     monkeypatch.setattr(nets, "PERIODIC_AUTO_MAX_COLUMNS", 1)
     wide = TorchRegressor(**FAST, warm_start=True).fit(df, y)
-    assert not isinstance(wide.net_.net, TabularInput) and wide._periodic_columns == []
+    assert not isinstance(wide.net_.net, TabularInput) and wide.periodic_columns_ == []
     assert isinstance(TorchRegressor(**FAST, numeric_embedding="periodic").fit(df, y).net_.net,
                       TabularInput)  # asked for explicitly: no limit
     wide.save(tmp_path / "wide.skt")
@@ -294,7 +299,7 @@ def test_auto_chooses_the_same_columns_for_sparse_and_dense_input():
                          rng.poisson(0.3, 120)]).astype(float)
     y = X[:, 0] + X[:, 2]
     dense, sparse = (TorchRegressor(**FAST).fit(data, y) for data in (X, sp.csr_matrix(X)))
-    assert dense._periodic_columns == sparse._periodic_columns == [0, 2]
+    assert dense.periodic_columns_ == sparse.periodic_columns_ == [0, 2]
     np.testing.assert_allclose(sparse.predict(X), dense.predict(X), rtol=1e-4, atol=1e-4)
 
 
@@ -307,6 +312,6 @@ def test_a_users_network_gets_no_embeddings_and_no_pass_over_the_data(monkeypatc
     monkeypatch.setattr(base, "_columns_to_embed", refuse)
     X = np.random.default_rng(0).normal(size=(80, 3))
     reg = TorchRegressor(nets.build_mlp, {"hidden_layer_sizes": (8,)}, **FAST).fit(X, X[:, 0])
-    assert isinstance(reg.net_.net, torch.nn.Sequential) and reg._periodic_columns is None
+    assert isinstance(reg.net_.net, torch.nn.Sequential) and reg.periodic_columns_ is None
     with pytest.raises(AssertionError, match="user's network"):
         TorchRegressor(**FAST).fit(X, X[:, 0])  # the built-in one does need them
