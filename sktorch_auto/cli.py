@@ -273,16 +273,34 @@ def cmd_predict(args):
     X = feature_table(columns, meta.get("features", []))
     n_rows = len(X)
     targets = meta.get("targets", ["prediction"])
-    if args.proba:
-        if not hasattr(estimator, "predict_proba"):
-            raise UsageError("--proba needs a classification model")
-        proba = estimator.predict_proba(X)
-        out = {f"proba_{c}": proba[:, i] for i, c in enumerate(estimator.classes_)}
-    else:
-        pred = estimator.predict(X).reshape(n_rows, -1)
-        out = {name: pred[:, i] for i, name in enumerate(targets)}
+    if args.proba and not hasattr(estimator, "predict_proba"):
+        raise UsageError("--proba needs a classification model")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if args.proba:
+            proba = estimator.predict_proba(X)
+            out = {f"proba_{c}": proba[:, i] for i, c in enumerate(estimator.classes_)}
+        else:
+            pred = estimator.predict(X).reshape(n_rows, -1)
+            out = {name: pred[:, i] for i, name in enumerate(targets)}
+    for warning in caught:
+        _rewarn(warning, args.csv, meta.get("features", []))
     write_table(args.out, out)
     print(f"{n_rows} predictions written to {args.out}")
+
+
+def _rewarn(warning, csv, features):
+    """A warning of ``predict`` again, gaps in the CSV's words and by column name."""
+    from .estimators import UnseenGapsWarning
+
+    message = warning.message
+    if isinstance(message, UnseenGapsWarning) and len(features) > max(message.gaps, default=0):
+        listed = ", ".join(f"{features[j]} ({n} of {message.n_rows} rows)"
+                           for j, n in sorted(message.gaps.items()))
+        message = (f"{csv} has empty cells in column(s) that had none in training: "
+                   f"{listed}; they were read as the training median, so predictions for "
+                   "those rows may be poor")
+    warnings.warn(message, warning.category, stacklevel=2)
 
 
 def cmd_info(args):

@@ -10,6 +10,7 @@ import copy
 import inspect
 import os
 import re
+import sys
 import warnings
 from numbers import Integral, Real
 
@@ -245,6 +246,17 @@ def _check_table_shape(estimator, X):
 
 
 _INPUT_ATTRIBUTES = ("n_features_in_", "feature_names_in_")
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def _outside_stacklevel():
+    """``stacklevel`` for a ``warnings.warn`` in the caller: the first frame outside
+    this package (the user's call, however many of our methods are between)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    return level
+
 
 
 class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
@@ -842,12 +854,13 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         listed = ", ".join(
             f"{names[j] if names is not None else f'x{j}'!s} ({n} of {n_rows} rows)"
             for j, n in sorted(unseen_gaps.items()))
-        warnings.warn(
+        warnings.warn(UnseenGapsWarning(
             "X has missing values in column(s) that had none in the rows the network "
             f"was trained on: {listed}. "
             "They got the training median, and the network never learned what a gap "
             "means there, so predictions for those rows may be poor; fill them, or fit "
-            "on data with gaps in those columns.", UnseenGapsWarning, stacklevel=4)
+            "anew (not warm-started) on data with gaps in those columns.", unseen_gaps,
+            n_rows), stacklevel=_outside_stacklevel())
 
     def _forward(self, X):
         """Post-processed network outputs for ``X``, shape (n_samples, n_outputs)."""

@@ -47,7 +47,18 @@ class UnseenGapsWarning(UserWarning):
     none), so the network sees an ordinary median value: the prediction ignores that
     the value is unknown. Filter it with ``warnings.simplefilter('ignore',
     UnseenGapsWarning)`` when that is what you want.
+
+    Attributes
+    ----------
+    gaps : dict
+        ``{column position: number of gaps}`` of the columns warned of.
+    n_rows : int
+        Rows of the data predicted.
     """
+
+    def __init__(self, message, gaps=None, n_rows=None):
+        super().__init__(message)
+        self.gaps, self.n_rows = dict(gaps or {}), n_rows
 
 
 def frame_library(X):
@@ -398,6 +409,9 @@ class TableEncoder:
         numeric input each, in the column's place among the numeric inputs.
     medians_ : list of float
         The training part's median of each numeric input (what a gap becomes).
+    constant_inputs_ : list of int
+        Positions, among the numeric inputs, of those holding a single value in the
+        training part (a gap there at predict time changes nothing: not warned of).
     indicator_columns_ : list of int
         Positions, among the numeric inputs, of those that had gaps in the training
         part (and some values): each gets a 0/1 missing-indicator input after the
@@ -463,7 +477,7 @@ class TableEncoder:
         sample_weight = None if sample_weight is None else np.asarray(sample_weight,
                                                                       dtype=np.float64)
         self.categories_, self.medians_, self.indicator_columns_ = [], [], []
-        self.dateparts_ = []
+        self.dateparts_, self.constant_inputs_ = [], []
         spec = self.categorical_features
         if sp.issparse(X) and not (spec is None or is_auto(spec)):
             raise ValueError("categorical_features cannot declare columns of a sparse "
@@ -500,6 +514,9 @@ class TableEncoder:
         # (weighted) value at all there (it stays a constant input).
         if missing.any() and not np.isnan(median):
             self.indicator_columns_.append(len(self.medians_))
+        present = values[~missing]
+        if len(present) and present.min() == present.max():  # a gap changes nothing there
+            self.constant_inputs_.append(len(self.medians_))
         self.medians_.append(median)
 
     def _fit_array(self, X, rows, weight):
@@ -512,7 +529,8 @@ class TableEncoder:
         if sp.issparse(X):  # sparse data must be finite: there is nothing to impute
             self.medians_ = None
             return self
-        gaps = _gap_columns(X, rows)
+        gaps, constant = _gap_and_constant_columns(X, rows)
+        self.constant_inputs_ = np.flatnonzero(constant).tolist()
         sample = quantile_rows(rows, X.shape[1])
         if weight is None and not gaps.any():  # the usual case, in one vectorised call
             self.medians_ = np.median(X[sample], axis=0).astype(np.float64).tolist()
@@ -641,8 +659,9 @@ class TableEncoder:
 
     def _note_unseen_gaps(self, unseen_gaps, j, i, n):
         """Note column ``j``'s ``n`` gaps when its (first) input ``i`` got no indicator in
-        fit though the training part had values."""
-        if n and i not in self.indicator_columns_ and not np.isnan(self.medians_[i]):
+        fit though the training part had values, and more than one."""
+        if n and i not in self.indicator_columns_ and i not in self.constant_inputs_ \
+                and not np.isnan(self.medians_[i]):
             unseen_gaps[j] = n
 
     def _put(self, numeric, i, values, missing):
@@ -683,7 +702,8 @@ class TableEncoder:
                 "kinds": list(self.kinds_), "categories": [list(c) for c in self.categories_],
                 "medians": None if self.medians_ is None else list(self.medians_),
                 "indicator_columns": list(self.indicator_columns_),
-                "dateparts": [list(p) for p in self.dateparts_]}
+                "dateparts": [list(p) for p in self.dateparts_],
+                "constant_inputs": list(self.constant_inputs_)}
 
     @classmethod
     def identity(cls, n_features):
@@ -703,6 +723,8 @@ class TableEncoder:
         medians = state["medians"]
         encoder.medians_ = None if medians is None else [float(m) for m in medians]
         encoder.indicator_columns_ = [int(i) for i in state["indicator_columns"]]
+        # Files written before constants were noted: none known (gaps there warn).
+        encoder.constant_inputs_ = [int(i) for i in state.get("constant_inputs", [])]
         # Files written before date columns were taken have none.
         encoder.dateparts_ = [[str(p) for p in parts] for parts in state.get("dateparts", [])]
         unknown = {p for parts in encoder.dateparts_ for p in parts} - set(dates.PARTS)
@@ -773,17 +795,24 @@ def is_numeric_array(X):
     return sp.issparse(X) or (isinstance(X, np.ndarray) and X.dtype.kind in "biuf")
 
 
-def _gap_columns(X, rows, chunk=1 << 16):
-    """Which columns of ``X`` have NaN in ``rows``, in chunks (no copy of the rows)."""
+def _gap_and_constant_columns(X, rows, chunk=1 << 16):
+    """Which columns of ``X`` have NaN in ``rows``, and which hold a single value there
+    (NaN aside), in chunks (no copy of the rows)."""
     gaps = np.zeros(X.shape[1], dtype=bool)
-    if np.isfinite(np.add.reduce(X, axis=None)):
-        return gaps
+    low, high = np.full(X.shape[1], np.inf), np.full(X.shape[1], -np.inf)
     mask = np.zeros(X.shape[0], dtype=bool)
     mask[rows] = True
-    for start in range(0, X.shape[0], chunk):
-        block = X[start:start + chunk][mask[start:start + chunk]]
-        gaps |= np.isnan(block).any(axis=0)
-    return gaps
+    finite = np.isfinite(np.add.reduce(X, axis=None))
+    with np.errstate(invalid="ignore"):
+        for start in range(0, X.shape[0], chunk):
+            block = X[start:start + chunk][mask[start:start + chunk]]
+            if not len(block):
+                continue
+            if not finite:
+                gaps |= np.isnan(block).any(axis=0)
+            np.fmin(low, np.fmin.reduce(block, axis=0), out=low)
+            np.fmax(high, np.fmax.reduce(block, axis=0), out=high)
+    return gaps, low == high
 
 
 def needs_table(X, categorical_features):

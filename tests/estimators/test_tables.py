@@ -143,9 +143,35 @@ def test_unseen_gaps_are_named_and_known_ones_are_not():
     assert len(caught) == 1
     message = str(caught[0].message)
     assert "a (2 of 6 rows), when (1 of 6 rows)" in message and "b (" not in message
+    assert caught[0].message.gaps == {0: 2, 3: 1} and caught[0].message.n_rows == 6
+    assert caught[0].filename == __file__  # the user's line, not ours
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         reg.predict(df.head(6).assign(b=np.nan, c=None))  # only b and c: silent
+
+
+def test_gaps_in_a_column_constant_in_training_change_nothing_and_do_not_warn(tmp_path):
+    rng = np.random.default_rng(8)
+    df = pd.DataFrame({"a": rng.normal(size=80), "k": 1.0,
+                       "day": pd.Timestamp("2024-05-01")})
+    y = (df["a"] > 0).to_numpy()
+    clf = TorchClassifier(**FAST).fit(df, y)
+    gaps = df.head(4).assign(k=np.nan, day=pd.NaT)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(clf.predict_proba(gaps), clf.predict_proba(df.head(4)))
+    with pytest.warns(UnseenGapsWarning, match=r": a \(4 of 4 rows\)") as caught:
+        clf.predict(gaps.assign(a=np.nan))  # through predict_proba: still the user's line
+    assert caught[0].filename == __file__
+    X = np.c_[rng.normal(size=80), np.full(80, 3.0)]
+    reg = TorchRegressor(**FAST).fit(X, X[:, 0])
+    reg.save(tmp_path / "m.skt")
+    loaded = TorchRegressor.load(tmp_path / "m.skt")  # the safe format keeps the constants
+    assert loaded.encoder_.constant_inputs_ == [1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for model in (reg, loaded):
+            model.predict(np.c_[X[:3, 0], [np.nan] * 3])
 
 
 def test_unseen_gaps_in_an_array_are_named_by_position():

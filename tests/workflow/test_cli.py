@@ -427,7 +427,8 @@ def test_gaps_at_predict_in_a_column_without_gaps_in_fit_get_a_one_line_warning(
     assert "3 predictions written" in out
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("sktorch-auto predict: warning: ")
-    assert "x (1 of 3 rows)" in lines[0]
+    assert "new.csv has empty cells in column(s) that had none in training: x (1 of 3 rows)" \
+        in lines[0]
 
 
 def test_a_tiny_table_fits_with_a_warning_and_an_undefined_score_is_said_so(
