@@ -258,7 +258,6 @@ def _outside_stacklevel():
     return level
 
 
-
 class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
     """Base of :class:`TorchRegressor` and :class:`TorchClassifier`; not for direct use."""
 
@@ -852,7 +851,7 @@ class BaseTorchEstimator(PersistenceMixin, BaseEstimator):
         their place, with no missing-value indicator the network learned from)."""
         names = getattr(self, "feature_names_in_", None)
         listed = ", ".join(
-            f"{names[j] if names is not None else f'x{j}'!s} ({n} of {n_rows} rows)"
+            f"{names[j] if names is not None else 'x' + str(j)} ({n} of {n_rows} rows)"
             for j, n in sorted(unseen_gaps.items()))
         warnings.warn(UnseenGapsWarning(
             "X has missing values in column(s) that had none in the rows the network "

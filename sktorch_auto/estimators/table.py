@@ -659,7 +659,7 @@ class TableEncoder:
 
     def _note_unseen_gaps(self, unseen_gaps, j, i, n):
         """Note column ``j``'s ``n`` gaps when its (first) input ``i`` got no indicator in
-        fit though the training part had values, and more than one."""
+        fit though the training part had more than one value there."""
         if n and i not in self.indicator_columns_ and i not in self.constant_inputs_ \
                 and not np.isnan(self.medians_[i]):
             unseen_gaps[j] = n
